@@ -1,0 +1,184 @@
+"""The ledger service: the one entry point the CLI and the HTTP API call.
+
+Load, call a verb, commit: postings are parsed, staged on aggregates by
+`domain.handlers.Batch`, and saved in one transaction; the projector then
+brings the read model up to date.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import Engine, select
+
+from adapters.database import make_engine
+from adapters.eventstore import LedgerApplication, make_application
+from adapters.reference import authorities
+from domain.errors import FieldError, InvalidEvidence
+from domain.handlers import Batch, Outcome
+from domain.model import provider_id
+from domain.postings import Posting, parse_posting
+from projections.projector import Projector, create_read_model, digest
+from projections.tables import event_log
+
+Clock = Callable[[], datetime]
+EXPORT_HEADER = "csa-ledger-export"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RecordResult:
+    outcomes: list[Outcome]
+    position: int  # the log position reached after this batch
+
+    @property
+    def recorded(self) -> int:
+        return sum(o.status == "recorded" for o in self.outcomes)
+
+    @property
+    def already_recorded(self) -> int:
+        return sum(o.status == "already_recorded" for o in self.outcomes)
+
+
+@dataclass
+class Ledger:
+    database_url: str
+    clock: Clock = utc_now
+    projector_batch: int = 10000
+    app: LedgerApplication = field(init=False)
+    engine: Engine = field(init=False)
+    projector: Projector = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.database_url)
+        self.app = make_application(self.database_url)
+        create_read_model(self.engine)
+        self.projector = Projector(self.app, self.engine, self.projector_batch)
+        self.authorities = authorities()
+
+    def close(self) -> None:
+        self.app.close()
+        self.engine.dispose()
+
+    # --- writing ----------------------------------------------------------
+
+    def parse(self, raws: Iterable[tuple[int | None, Mapping[str, Any]]], default_actor: str | None = None
+              ) -> tuple[list[Posting], list[FieldError]]:
+        postings, errors = [], []
+        codes = self.authorities.codes
+        for line, raw in raws:
+            posting, errs = parse_posting(raw, line=line, default_actor=default_actor, known_la_codes=codes)
+            if posting is not None:
+                postings.append(posting)
+            errors += errs
+        return postings, errors
+
+    def record(self, raws: Iterable[Mapping[str, Any]] | Iterable[tuple[int | None, Mapping[str, Any]]],
+               default_actor: str | None = None, *, project: bool = True) -> RecordResult:
+        """Record a batch atomically: every posting, or none (InvalidEvidence / ConflictingPosting)."""
+        numbered = [r if isinstance(r, tuple) else (None, r) for r in raws]
+        postings, errors = self.parse(numbered, default_actor)
+        if errors:
+            raise InvalidEvidence(errors)
+        return self.record_postings(postings, project=project)
+
+    def record_postings(self, postings: list[Posting], *, project: bool = True) -> RecordResult:
+        batch = Batch(self.app, self.clock())
+        outcomes = batch.stage(postings)
+        if batch.events:
+            self.app.save(*batch.events)
+        if project:
+            self.catch_up()
+        return RecordResult(outcomes, self.projector.log_position())
+
+    def registered_urns(self, urns: Iterable[str]) -> set[str]:
+        by_id = {provider_id(u): u for u in urns}
+        return {by_id[s.originator_id if isinstance(s.originator_id, UUID) else UUID(s.originator_id)]
+                for s in self.app.first_events(list(by_id))}
+
+    # --- read model -------------------------------------------------------
+
+    def catch_up(self, on_batch: Callable[[int], None] | None = None) -> int:
+        return self.projector.run(on_batch=on_batch)
+
+    def rebuild(self, on_batch: Callable[[int], None] | None = None) -> int:
+        self.projector.reset()
+        return self.projector.run(on_batch=on_batch)
+
+    def verify(self, scratch_url: str) -> tuple[str, str, dict[str, int], dict[str, int]]:
+        """Rebuild the read model from the log into a scratch store; return both digests."""
+        self.catch_up()
+        position = self.projector.position()
+        scratch = make_engine(scratch_url)
+        create_read_model(scratch)
+        Projector(self.app, scratch, self.projector_batch).run(until=position)
+        live, live_counts = digest(self.engine)
+        fresh, fresh_counts = digest(scratch)
+        scratch.dispose()
+        return live, fresh, live_counts, fresh_counts
+
+    def history(self, *, la_code: str | None = None, urn: str | None = None, limit: int = 1000,
+                newest_first: bool = False) -> list[dict[str, Any]]:
+        """The events behind an authority or a provider, in log order, corrections beside what they corrected."""
+        self.catch_up()
+        q = select(event_log)
+        if la_code:
+            q = q.where(event_log.c.la_code == la_code)
+        if urn:
+            q = q.where(event_log.c.urn == urn)
+        order = event_log.c.position.desc() if newest_first else event_log.c.position
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(order).limit(limit)).mappings()]
+
+    # --- export / restore -------------------------------------------------
+
+    def export(self, path: Path) -> int:
+        n = 0
+        with path.open("w", encoding="utf-8") as out:
+            out.write(json.dumps({"format": EXPORT_HEADER, "version": 1,
+                                  "events": self.projector.log_position()}) + "\n")
+            for note in self.iter_notifications():
+                out.write(json.dumps({"position": note.id, "originator_id": str(note.originator_id),
+                                      "originator_version": note.originator_version, "topic": note.topic,
+                                      "state": json.loads(note.state)}, ensure_ascii=False) + "\n")
+                n += 1
+        return n
+
+    def iter_notifications(self, page: int = 10000) -> Iterator[Any]:
+        start = 1
+        while True:
+            notes = self.app.recorder.select_notifications(start, page)
+            if not notes:
+                return
+            yield from notes
+            start = notes[-1].id + 1
+
+    def restore(self, lines: Iterable[str], chunk: int = 5000) -> int:
+        """Load an export into an empty store: the same events, the same positions."""
+        if self.projector.log_position():
+            raise InvalidEvidence([FieldError("file", "export", "can only be restored into an empty store")])
+        batch: list[StoredEvent] = []
+        n = 0
+        for line in lines:
+            rec = json.loads(line)
+            state = json.dumps(rec["state"], separators=(",", ":"), ensure_ascii=False).encode()
+            batch.append(StoredEvent(UUID(rec["originator_id"]), rec["originator_version"], rec["topic"], state))
+            if len(batch) >= chunk:
+                self.app.recorder.insert_events(batch)
+                n += len(batch)
+                batch = []
+        if batch:
+            self.app.recorder.insert_events(batch)
+            n += len(batch)
+        self.catch_up()
+        return n

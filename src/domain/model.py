@@ -1,0 +1,246 @@
+"""Aggregates of the ledger.
+
+- `Evidence`: one evidence item (an inspection, a review, an indicator value, an
+  earlier year's grade). Its id is derived from the client's id of the posting
+  that created it, so the event store's uniqueness makes that posting idempotent.
+- `Provider`: a provider's lifecycle, keyed by its URN.
+- `Assessment`: the steps of one authority's assessment for one year.
+- `ClientKey`: reserves a client id for a posting that does not create its own
+  aggregate (a follow-up, a provider lifecycle step, an assessment step).
+
+Nothing is updated or deleted: corrections and withdrawals are new events; every
+earlier state stays replayable. Each event names the `actor`, the client's id and
+the content hash of the posting it records; `timestamp` is the ledger's
+`recorded_at`, set by the ledger's clock, never by the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import FieldError, InvalidEvidence
+from domain.postings import KINDS, Posting, check_consistency
+
+NAMESPACE = UUID("6f1c3c4e-2d1b-5a53-9f3e-0c5a1d2b7e11")
+
+
+def key_id(client_id: str) -> UUID:
+    return uuid5(NAMESPACE, "client:" + client_id)
+
+
+def provider_id(urn: str) -> UUID:
+    return uuid5(NAMESPACE, "provider:" + urn)
+
+
+def assessment_id(la_code: str, year: int) -> UUID:
+    return uuid5(NAMESPACE, f"assessment:{la_code}:{year}")
+
+
+class Posted(Aggregate.Event):
+    """Common attributes of every event that records a posting."""
+
+    actor: str
+    client_id: str
+    content_hash: str
+
+
+class Item(Aggregate):
+    """Something that was posted and can be given its publication date, corrected or withdrawn."""
+
+    # Subclasses set: kind (str), state (dict of the kind's fields), withdrawn (bool).
+
+    class PublicationDateSupplied(Posted):
+        published_on: date
+
+        def apply(self, item: Item) -> None:
+            item.state = {**item.state, "published_on": self.published_on}
+
+    class Corrected(Posted):
+        changes: dict[str, Any]
+        reason: str
+
+        def apply(self, item: Item) -> None:
+            item.state = {**item.state, **self.changes}
+
+    class Withdrawn(Posted):
+        reason: str
+
+        def apply(self, item: Item) -> None:
+            item.withdrawn = True
+
+    def _refuse_if_withdrawn(self, posting: Posting) -> None:
+        if self.withdrawn:
+            raise InvalidEvidence([FieldError("target", posting.get("target") or posting.get("urn"),
+                                              "was withdrawn: a withdrawn posting cannot be changed", posting.line)])
+
+    def _check(self, new_state: dict[str, Any], posting: Posting) -> None:
+        errors = check_consistency(KINDS[self.kind], new_state, posting.line)
+        if errors:
+            raise InvalidEvidence(errors)
+
+    def supply_publication_date(self, posting: Posting, at: Any) -> None:
+        self._refuse_if_withdrawn(posting)
+        if "published_on" not in KINDS[self.kind].field_names:
+            raise InvalidEvidence([FieldError("target", posting.get("target"), f"a {self.kind} has no publication date", posting.line)])
+        self._check({**self.state, "published_on": posting.get("published_on")}, posting)
+        self.trigger_event(self.PublicationDateSupplied, published_on=posting.get("published_on"),
+                           timestamp=at, **_envelope(posting))
+
+    def correct(self, changes: dict[str, Any], posting: Posting, at: Any) -> None:
+        self._refuse_if_withdrawn(posting)
+        self._check({**self.state, **changes}, posting)
+        self.trigger_event(self.Corrected, changes=changes, reason=posting.get("reason"),
+                           timestamp=at, **_envelope(posting))
+
+    def withdraw(self, posting: Posting, at: Any) -> None:
+        self._refuse_if_withdrawn(posting)
+        self.trigger_event(self.Withdrawn, reason=posting.get("reason"), timestamp=at, **_envelope(posting))
+
+
+def _envelope(posting: Posting) -> dict[str, str]:
+    return {"actor": posting.actor, "client_id": posting.client_id, "content_hash": posting.content_hash}
+
+
+class Evidence(Item):
+    class Recorded(Aggregate.Created, Posted):
+        kind: str
+        state: dict[str, Any]
+
+    @classmethod
+    def record(cls, posting: Posting, at: Any) -> Evidence:
+        return cls._create(cls.Recorded, id=key_id(posting.client_id), kind=posting.type,
+                           state=dict(posting.data), timestamp=at, **_envelope(posting))
+
+    def __init__(self, kind: str, state: dict[str, Any], **_: Any) -> None:
+        self.kind = kind
+        self.state = state
+        self.withdrawn = False
+
+
+class Provider(Item):
+    """The provider's registration details and lifecycle (¶19, ¶20, Annex B)."""
+
+    class Registered(Aggregate.Created, Posted):
+        kind: str
+        state: dict[str, Any]
+
+    class Closed(Posted):
+        closed_on: date
+
+        def apply(self, p: Provider) -> None:
+            p.state = {**p.state, "closed_on": self.closed_on}
+
+    class Restructured(Posted):
+        successor_urn: str
+        restructured_on: date
+
+        def apply(self, p: Provider) -> None:
+            p.state = {**p.state, "successor_urn": self.successor_urn, "restructured_on": self.restructured_on}
+
+    class NoChildrenOnRollMarked(Posted):
+        since: date
+
+        def apply(self, p: Provider) -> None:
+            p.state = {**p.state, "no_children_on_roll_from": self.since}
+
+    @classmethod
+    def register(cls, posting: Posting, at: Any) -> Provider:
+        return cls._create(cls.Registered, id=provider_id(posting.get("urn")), kind="provider_registered",
+                           state=dict(posting.data), timestamp=at, **_envelope(posting))
+
+    def __init__(self, kind: str, state: dict[str, Any], **_: Any) -> None:
+        self.kind = kind
+        self.state = state
+        self.withdrawn = False
+
+    @property
+    def opened_on(self) -> date | None:
+        return self.state.get("occurred_on")
+
+    def _not_before_opening(self, day: date, field: str, posting: Posting) -> None:
+        if self.opened_on is not None and day < self.opened_on:
+            raise InvalidEvidence([FieldError(field, day.isoformat(),
+                                              f"is before provider {self.state['urn']} was registered on {self.opened_on.isoformat()}",
+                                              posting.line)])
+
+    def close(self, posting: Posting, at: Any) -> None:
+        self._refuse_if_withdrawn(posting)
+        self._not_before_opening(posting.get("occurred_on"), "occurred_on", posting)
+        self.trigger_event(self.Closed, closed_on=posting.get("occurred_on"), timestamp=at, **_envelope(posting))
+
+    def restructure(self, posting: Posting, at: Any) -> None:
+        self._refuse_if_withdrawn(posting)
+        if posting.get("successor_urn") == self.state["urn"]:
+            raise InvalidEvidence([FieldError("successor_urn", posting.get("successor_urn"),
+                                              "a provider cannot be its own successor", posting.line)])
+        self.trigger_event(self.Restructured, successor_urn=posting.get("successor_urn"),
+                           restructured_on=posting.get("occurred_on"), timestamp=at, **_envelope(posting))
+
+    def mark_no_children_on_roll(self, posting: Posting, at: Any) -> None:
+        self._refuse_if_withdrawn(posting)
+        self.trigger_event(self.NoChildrenOnRollMarked, since=posting.get("occurred_on"), timestamp=at, **_envelope(posting))
+
+    def check_inspection(self, posting: Posting) -> None:
+        """An inspection must be of a registered, not withdrawn provider, on or after its registration."""
+        if self.withdrawn:
+            raise InvalidEvidence([FieldError("urn", self.state["urn"], "the provider's registration was withdrawn", posting.line)])
+        self._not_before_opening(posting.get("occurred_on"), "occurred_on", posting)
+
+
+class Assessment(Aggregate):
+    """The steps of one authority's assessment for one year (¶12, ¶74-81).
+
+    The ledger records and replays them; the workflow rules (deadlines,
+    independence of the evaluator and the panel) are the assessment workflow's.
+    """
+
+    class Opened(Aggregate.Created):
+        la_code: str
+        year: int
+
+    class StepRecorded(Posted):
+        la_code: str
+        year: int
+        step: str
+        details: dict[str, Any]
+
+        def apply(self, a: Assessment) -> None:
+            a.steps.append((self.step, self.details))
+
+    @classmethod
+    def open(cls, la_code: str, year: int, at: Any) -> Assessment:
+        return cls._create(cls.Opened, id=assessment_id(la_code, year), la_code=la_code, year=year, timestamp=at)
+
+    def __init__(self, la_code: str, year: int) -> None:
+        self.la_code = la_code
+        self.year = year
+        self.steps: list[tuple[str, dict[str, Any]]] = []
+
+    def record_step(self, posting: Posting, at: Any) -> None:
+        details = {k: v for k, v in posting.data.items() if k not in ("la_code", "year")}
+        self.trigger_event(self.StepRecorded, la_code=self.la_code, year=self.year, step=posting.type, details=details, timestamp=at, **_envelope(posting))
+
+
+class ClientKey(Aggregate):
+    """Reserves a client id for a posting recorded on another aggregate."""
+
+    class Reserved(Aggregate.Created):
+        client_id: str
+        content_hash: str
+        type: str
+        aggregate_id: UUID
+
+    @classmethod
+    def reserve(cls, posting: Posting, aggregate_id: UUID, at: Any) -> ClientKey:
+        return cls._create(cls.Reserved, id=key_id(posting.client_id), client_id=posting.client_id,
+                           content_hash=posting.content_hash, type=posting.type, aggregate_id=aggregate_id, timestamp=at)
+
+    def __init__(self, client_id: str, content_hash: str, type: str, aggregate_id: UUID) -> None:  # noqa: A002
+        self.client_id = client_id
+        self.content_hash = content_hash
+        self.type = type
+        self.aggregate_id = aggregate_id

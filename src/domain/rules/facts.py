@@ -1,0 +1,220 @@
+"""The facts the rules read, in domain words.
+
+The caller (the projection) has already kept only what was *recorded* by the
+`known_at` of the query, applied corrections and dropped withdrawn postings. The
+rules deal only with business dates (`occurred_on`, `published_on`) and the
+`as_at` date of the view.
+
+Every fact carries `ref`: the id of the event behind it, which the trace cites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date, datetime
+from enum import Enum
+from fractions import Fraction
+from typing import Any, Literal
+
+from domain.vocabulary import AssessmentGrade, Grade
+
+Service = Literal["safeguarding", "looked_after_children"]
+Polarity = Literal["higher", "lower"]
+NoteKind = Literal["sustained_improvement", "cutoff_exclusion"]
+
+
+@dataclass(frozen=True)
+class ProviderFact:
+    """A provider (setting, service, institution) in one of the 22 groups (Table 1).
+
+    `successor_urn`: the provider that replaced it on restructuring (¶20).
+    `no_children_on_roll_from`: registered childcare with no children on roll (¶19).
+    `refs`: the events that registered, opened, closed or restructured it.
+    """
+
+    urn: str
+    la_code: str
+    group: str
+    name: str = ""
+    opened_on: date | None = None
+    closed_on: date | None = None
+    successor_urn: str | None = None
+    no_children_on_roll_from: date | None = None
+    refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderInspectionFact:
+    """An inspection of a provider (Block A). `compliance_check`: ¶19 check of a
+    provider with no children on roll, recorded satisfactory (compliant) or
+    inadequate (not compliant)."""
+
+    ref: str
+    urn: str
+    occurred_on: date
+    published_on: date | None
+    overall_effectiveness: Grade
+    staying_safe: Grade | None = None
+    enjoying_and_achieving: Grade | None = None
+    framework: str | None = None  # e.g. "childrens_homes_2011" (¶30)
+    compliance_check: bool = False
+
+
+@dataclass(frozen=True)
+class UnannouncedInspectionFact:
+    """Unannounced inspection of contact, referral and assessment (¶35). Not graded."""
+
+    ref: str
+    occurred_on: date
+    published_on: date | None
+    priority_actions: tuple[str, ...] = ()
+
+    @property
+    def found_priority_action(self) -> bool:
+        return len(self.priority_actions) > 0
+
+
+@dataclass(frozen=True)
+class FullInspectionFact:
+    """Full inspection of safeguarding or of services for looked after children (¶36-40)."""
+
+    ref: str
+    service: Service
+    occurred_on: date
+    published_on: date | None
+    overall_effectiveness: Grade
+    capacity_to_improve: Grade | None = None
+    sub_judgements: dict[str, Grade] = field(default_factory=dict, hash=False, compare=False)
+    reinspection: bool = False
+
+
+@dataclass(frozen=True)
+class JointAreaReviewFact:
+    """Joint area review (blocks 12-21); counts only after 1 April 2007 (¶14 note 1, ¶37)."""
+
+    ref: str
+    occurred_on: date
+    published_on: date | None
+    safeguarding: Grade
+    looked_after_children: Grade | None = None
+
+
+@dataclass(frozen=True)
+class SeriousCaseReviewFact:
+    """Ofsted's evaluation of a serious case review (¶34): adequate or better, or not."""
+
+    ref: str
+    occurred_on: date
+    published_on: date | None
+    adequate_or_better: bool
+
+
+@dataclass(frozen=True)
+class PrivateFosteringFact:
+    ref: str
+    occurred_on: date
+    published_on: date | None
+    grade: Grade
+
+
+@dataclass(frozen=True)
+class ComplaintFact:
+    """A substantiated complaint or whistleblowing finding (¶17, Annex D).
+
+    `substantiated_on` plays the part of a publication date for the cut-off.
+    """
+
+    ref: str
+    occurred_on: date
+    substantiated_on: date | None
+    summary: str = ""
+    safeguarding_concern: bool = False
+
+    @property
+    def published_on(self) -> date | None:
+        return self.substantiated_on
+
+
+@dataclass(frozen=True)
+class IndicatorFact:
+    """A published Block C value (¶46-48, Annex C). A comparator of None means the
+    indicator is not compared with it; both None means 'not banded'."""
+
+    ref: str
+    indicator: str
+    period: str
+    occurred_on: date  # the end of the data period
+    published_on: date | None
+    value: Fraction | float | int
+    similar_areas: Fraction | float | int | None = None
+    national: Fraction | float | int | None = None
+    polarity: Polarity = "higher"
+    attainment: bool = False  # educational attainment and progress (Annex E note 8)
+    gap: bool = False  # a 'closing the gap' indicator (¶55, Annex E note 7)
+
+    @property
+    def banded(self) -> bool:
+        return self.similar_areas is not None or self.national is not None
+
+
+@dataclass(frozen=True)
+class PublishedGradeFact:
+    """The published assessment grade of an earlier year (Annex A, ¶39)."""
+
+    ref: str
+    year: int
+    grade: AssessmentGrade
+
+
+@dataclass(frozen=True)
+class InspectorNoteFact:
+    """An inspector's recorded judgement that a rule asks for.
+
+    - `sustained_improvement`: well-established, sustained improvement in
+      safeguarding is clearly evidenced (¶39).
+    - `cutoff_exclusion`: an inspection admissible under exception 2 of ¶28 is
+      excluded ("normally"); `target_ref` names it and `reason` says why.
+    """
+
+    ref: str
+    kind: NoteKind
+    noted_on: date
+    reason: str
+    target_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthorityEvidence:
+    """Everything recorded about one authority, as known at the query's known_at."""
+
+    la_code: str
+    providers: tuple[ProviderFact, ...] = ()
+    provider_inspections: tuple[ProviderInspectionFact, ...] = ()
+    unannounced_inspections: tuple[UnannouncedInspectionFact, ...] = ()
+    full_inspections: tuple[FullInspectionFact, ...] = ()
+    joint_area_reviews: tuple[JointAreaReviewFact, ...] = ()
+    serious_case_reviews: tuple[SeriousCaseReviewFact, ...] = ()
+    private_fostering: tuple[PrivateFosteringFact, ...] = ()
+    complaints: tuple[ComplaintFact, ...] = ()
+    indicators: tuple[IndicatorFact, ...] = ()
+    published_grades: tuple[PublishedGradeFact, ...] = ()
+    inspector_notes: tuple[InspectorNoteFact, ...] = ()
+
+
+def to_jsonable(value: Any) -> Any:
+    """JSON-friendly form: dates ISO, enums by value, fractions as floats (2 dp
+    kept exact elsewhere), dataclasses and mappings recursively."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Fraction):
+        return round(float(value), 4)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [to_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    return value

@@ -1,0 +1,1 @@
+"""Read models fed from the event log, and the as-at queries over them."""

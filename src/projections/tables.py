@@ -1,0 +1,79 @@
+"""The bitemporal read model (ADR 0002).
+
+`evidence` holds one row per version of each item (evidence item or provider):
+its business dates (`occurred_on`, `published_on`) and the transaction time over
+which that version was the ledger's knowledge: `recorded_from` (the event's
+recorded_at) up to `recorded_to` (when a correction, a supplied date, a lifecycle
+step or a withdrawal superseded it; NULL while current). Times are naive UTC.
+
+`event_log` indexes every posted event for history: who, what, when recorded.
+`projector_position` holds how far the projector has read the log; it is written
+in the same transaction as the rows it accounts for.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+evidence = Table(
+    "rm_evidence", metadata,
+    Column("item_id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("la_code", String(3)),
+    Column("urn", String(32)),
+    Column("group_code", String(40)),
+    Column("occurred_on", Date),
+    Column("published_on", Date),
+    Column("data", JSON, nullable=False),
+    Column("client_id", String(200), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("recorded_from", DateTime, nullable=False),
+    Column("recorded_to", DateTime),
+    Column("position", BigInteger, nullable=False),
+    Column("closed_by", String(40)),
+    Column("withdrawn", Boolean, nullable=False, default=False),
+)
+Index("ix_rm_evidence_la_kind", evidence.c.la_code, evidence.c.kind, evidence.c.recorded_from)
+Index("ix_rm_evidence_urn", evidence.c.urn, evidence.c.kind)
+
+event_log = Table(
+    "rm_event_log", metadata,
+    Column("position", BigInteger, primary_key=True),
+    Column("aggregate_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event", String(60), nullable=False),
+    Column("kind", String(40)),
+    Column("la_code", String(3)),
+    Column("urn", String(32)),
+    Column("year", Integer),
+    Column("actor", String(200)),
+    Column("client_id", String(200)),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("details", JSON, nullable=False),
+)
+Index("ix_rm_event_log_la", event_log.c.la_code, event_log.c.position)
+Index("ix_rm_event_log_urn", event_log.c.urn, event_log.c.position)
+Index("ix_rm_event_log_agg", event_log.c.aggregate_id, event_log.c.version)
+
+projector_position = Table(
+    "rm_projector_position", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+READ_MODEL_TABLES = (evidence, event_log)

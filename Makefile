@@ -1,0 +1,26 @@
+# Two commands on a fresh machine (see README):
+#   make run   — install, load the sample into the embedded SQLite store, serve the API
+#   make test  — install with the test tools, run the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install sample serve lint
+
+$(BIN)/csa: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/csa
+
+install: $(BIN)/csa
+
+run: install
+	$(BIN)/csa sample
+	$(BIN)/csa serve
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests

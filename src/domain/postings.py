@@ -244,10 +244,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          {"la_code": "886", "service": "safeguarding", "occurred_on": "2010-11-19", "published_on": "2010-12-20",
           "overall_effectiveness": "adequate", "capacity_to_improve": "good", "reinspection": False}),
     Kind("joint_area_review", EVIDENCE, (
-        LA, OCC("review date"), PUB, F("overall_effectiveness", _grade, GRADE, False),
-        F("capacity_to_improve", _grade, GRADE, False)),
-         "A joint area review; only those after 1 April 2007 count.", "¶37",
-         {"la_code": "886", "occurred_on": "2008-03-14", "published_on": "2008-05-01", "overall_effectiveness": "good"}),
+        LA, OCC("review date"), PUB,
+        F("safeguarding", _grade, GRADE, True, "the review's judgement on safeguarding"),
+        F("looked_after_children", _grade, GRADE, False, "the review's judgement on looked after children"),
+        F("overall_effectiveness", _grade, GRADE, False), F("capacity_to_improve", _grade, GRADE, False)),
+         "A joint area review; only those after 1 April 2007 count, standing in where no full inspection has taken place.", "¶37",
+         {"la_code": "886", "occurred_on": "2008-03-14", "published_on": "2008-05-01", "safeguarding": "good",
+          "looked_after_children": "good"}),
     Kind("serious_case_review_evaluation", EVIDENCE, (
         LA, OCC("evaluation date"), PUB, F("adequate_or_better", _bool, "true | false", True)),
          "Ofsted's evaluation of a serious case review.", "¶34",
@@ -258,7 +261,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          {"la_code": "886", "occurred_on": "2009-10-01", "overall_effectiveness": "satisfactory"}),
     Kind("substantiated_complaint", EVIDENCE, (
         LA, OCC("date substantiated"), PUB, F("summary", _text, "text", True),
-        F("whistleblowing", _bool, "true | false")),
+        F("whistleblowing", _bool, "true | false"),
+        F("safeguarding_concern", _bool, "true | false", False, "raises a concern about safeguarding (¶28 exception 3)")),
          "A substantiated complaint or whistleblowing finding, considered beside Block B.", "¶17",
          {"la_code": "886", "occurred_on": "2011-05-20", "summary": "Delay in strategy meetings", "whistleblowing": False}),
     Kind("indicator_value", EVIDENCE, (

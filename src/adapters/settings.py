@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE = "sqlite:///var/csa-ledger.sqlite"
+DEV_PEPPER = "development-only-pepper-change-me"
 
 
 class Settings(BaseSettings):
@@ -22,6 +23,14 @@ class Settings(BaseSettings):
     import_chunk: int = 2000
     # Events the projector applies per transaction.
     projector_batch: int = 10000
+    # Key of the HMAC under which API tokens are stored. The default is refused
+    # outside development: set CSA_TOKEN_PEPPER to a long random secret.
+    token_pepper: str = DEV_PEPPER
+    # Largest batch an integration may post in one request (HTTP 413 above it).
+    max_batch_events: int = 1000
+    max_batch_bytes: int = 5_000_000
+    # How long a read waits for the projector to reach a requested log position.
+    read_your_writes_wait_seconds: float = 5.0
 
     @field_validator("database_url")
     @classmethod
@@ -29,6 +38,14 @@ class Settings(BaseSettings):
         if not (v.startswith("sqlite:///") or v.startswith("postgresql")):
             raise ValueError("CSA_DATABASE_URL must be sqlite:///PATH or postgresql+psycopg://…")
         return v
+
+    @model_validator(mode="after")
+    def _no_default_secret_outside_development(self) -> Settings:
+        if self.environment != "development" and self.token_pepper == DEV_PEPPER:
+            raise ValueError("CSA_TOKEN_PEPPER is the development default: set a secret outside development")
+        if self.environment != "development" and len(self.token_pepper) < 32:
+            raise ValueError("CSA_TOKEN_PEPPER must be at least 32 characters outside development")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,83 @@
+"""Bearer tokens for the HTTP API: issued and revoked with `csa tokens …`,
+stored only as keyed hashes (HMAC-SHA-256 with the deployment's pepper)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, select, update
+
+ROLES = ("integration", "inspector", "local_authority", "appeals_panel", "auditor", "admin")
+
+token_metadata = MetaData()
+api_tokens = Table(
+    "api_tokens", token_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("la_code", String(3)),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's name, role and (for local authorities) its authority."""
+
+    name: str
+    role: str
+    la_code: str | None = None
+    token_id: int | None = None
+
+
+ANONYMOUS = Principal("anonymous", "anonymous")
+
+
+class TokenError(ValueError):
+    pass
+
+
+class TokenStore:
+    def __init__(self, engine: Engine, pepper: str):
+        self.engine = engine
+        self.pepper = pepper.encode()
+        token_metadata.create_all(engine)
+
+    def _hash(self, token: str) -> str:
+        return hmac.new(self.pepper, token.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, name: str, role: str, la_code: str | None = None) -> tuple[int, str]:
+        """A new token; the plain token is returned once and never stored."""
+        if role not in ROLES:
+            raise TokenError(f"role={role!r}: must be one of {', '.join(ROLES)}")
+        if (role == "local_authority") != (la_code is not None):
+            raise TokenError("la_code: a local_authority token needs exactly one authority; other roles none")
+        token = "csa_" + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            tid = conn.execute(api_tokens.insert().values(
+                name=name, role=role, la_code=la_code, token_hash=self._hash(token),
+                created_at=datetime.now(UTC).replace(tzinfo=None))).inserted_primary_key[0]
+        return tid, token
+
+    def revoke(self, token_id: int) -> bool:
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                                     .values(revoked_at=datetime.now(UTC).replace(tzinfo=None))).rowcount)
+
+    def list(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role,
+                                                         api_tokens.c.la_code, api_tokens.c.created_at,
+                                                         api_tokens.c.revoked_at).order_by(api_tokens.c.id)).mappings()]
+
+    def authenticate(self, token: str) -> Principal | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == self._hash(token),
+                                                        api_tokens.c.revoked_at.is_(None))).mappings().first()
+        return Principal(row["name"], row["role"], row["la_code"], row["id"]) if row else None

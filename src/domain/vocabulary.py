@@ -8,7 +8,7 @@ rest targeted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def groups_of(super_group: str) -> tuple[Group, ...]:
     return tuple(g for g in GROUPS if g.super_group == super_group)
 
 
-class Grade(str, Enum):
+class Grade(StrEnum):
     """The four-point scale of provider and service judgements.
 
     The 2011 guidance writes the third point 'satisfactory' for settings and

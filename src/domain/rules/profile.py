@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
@@ -34,7 +34,7 @@ from domain.vocabulary import GROUPS, SUPER_GROUPS, Grade, groups_of
 OUTCOME_AREAS = ("staying_safe", "enjoying_and_achieving")
 
 
-class Band(str, Enum):
+class Band(StrEnum):
     """Table 2 performance bands."""
 
     DARK_GREEN = "dark_green"

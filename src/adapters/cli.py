@@ -10,7 +10,7 @@ import getpass
 import json
 import sys
 import tempfile
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,7 +61,7 @@ def _guard(fn):
         _fail(e.errors, "Conflict", EXIT_CONFLICT)
     except InvalidEvidence as e:
         _fail(e.errors, "Invalid", EXIT_INVALID)
-    except (DomainError, UnknownAuthority) as e:
+    except (DomainError, UnknownAuthority, ValueError) as e:
         typer.echo(f"Refused: {e}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
 
@@ -227,6 +227,139 @@ def serve(host: Annotated[str, typer.Option()] = "127.0.0.1", port: Annotated[in
     s = get_settings()
     n = workers or (1 if s.is_sqlite else 2)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=n)
+
+
+# --- the assessment views (issue 3) -------------------------------------------
+
+AsAt = Annotated[str | None, typer.Option("--as-at", help="business date YYYY-MM-DD (default: the year's publication date)")]
+KnownAt = Annotated[str | None, typer.Option("--known-at", help="only what was recorded by then: ISO timestamp (UTC if no zone) or a date (= end of that day UTC); default now")]
+Json = Annotated[bool, typer.Option("--json", help="JSON for machines")]
+Year = Annotated[int, typer.Option("--year", help="assessment year (2009, 2010, 2011)")]
+
+
+def parse_as_at(value: str | None, field: str = "--as-at") -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail([FieldError(field, value, "not a date in the form YYYY-MM-DD")], "Invalid", EXIT_INVALID)
+
+
+def parse_known_at(value: str | None, field: str = "--known-at") -> datetime | None:
+    """A timestamp (UTC if it names no zone), or a date meaning the end of that day (UTC)."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
+        ts = datetime.fromisoformat(value)
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    except ValueError:
+        _fail([FieldError(field, value, "not an ISO timestamp (e.g. 2011-09-30T17:00:00) or date")], "Invalid", EXIT_INVALID)
+
+
+def _views():
+    from adapters.views import Views
+
+    led = _ledger()
+    led.catch_up()
+    return Views(led)
+
+
+def _show(view: dict[str, Any], as_json: bool, renderer) -> None:
+    if as_json:
+        typer.echo(json.dumps(view, default=_json_default, indent=1))
+    else:
+        from rich.console import Console
+
+        renderer(view, Console(width=200))
+
+
+@app.command()
+def profile(authority: Annotated[str, typer.Argument(help="3-digit code (e.g. 886) or name")],
+            as_at: AsAt = None, known_at: KnownAt = None, year: Year = 2011,
+            layer: Annotated[int, typer.Option(help="1 summary; 2 outcome judgements; 3 history by year; 4 providers")] = 1,
+            as_json: Json = False) -> None:
+    """The performance profile of an authority (¶13-16, Annex A-B)."""
+    from adapters import render
+
+    _guard(lambda: _show(_views().profile(authority, year=year, as_at=parse_as_at(as_at),
+                                          known_at=parse_known_at(known_at), layer=layer), as_json, render.profile))
+
+
+@app.command()
+def assess(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = 2011,
+           as_at: AsAt = None, known_at: KnownAt = None, as_json: Json = False) -> None:
+    """The proposed grade under Annex E, with considerations (¶58) and the full trace."""
+    from adapters import render
+
+    _guard(lambda: _show(_views().proposal(authority, year, as_at=parse_as_at(as_at), known_at=parse_known_at(known_at)),
+                         as_json, render.proposal))
+
+
+@app.command()
+def exceptions(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = 2011,
+               as_at: AsAt = None, known_at: KnownAt = None, as_json: Json = False) -> None:
+    """Every item admitted under an exception and every item excluded by the cut-off (¶28-29)."""
+    from adapters import render
+
+    _guard(lambda: _show(_views().exceptions(authority, year, as_at=parse_as_at(as_at), known_at=parse_known_at(known_at)),
+                         as_json, render.exceptions))
+
+
+@app.command()
+def diff(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = 2011,
+         from_as_at: Annotated[str | None, typer.Option("--from-as-at")] = None,
+         from_known_at: Annotated[str | None, typer.Option("--from-known-at")] = None,
+         to_as_at: Annotated[str | None, typer.Option("--to-as-at")] = None,
+         to_known_at: Annotated[str | None, typer.Option("--to-known-at")] = None,
+         as_json: Json = False) -> None:
+    """What changed between two (as-at, known-at) points: evidence, figures, bands and the proposal."""
+    from adapters import render
+
+    def run():
+        v = _views()
+        start = v.point(year, parse_as_at(from_as_at, "--from-as-at"), parse_known_at(from_known_at, "--from-known-at"))
+        end = v.point(year, parse_as_at(to_as_at, "--to-as-at"), parse_known_at(to_known_at, "--to-known-at"))
+        _show(v.diff(authority, year, start, end), as_json, render.diff)
+
+    _guard(run)
+
+
+@app.command()
+def national(year: Year = 2011, as_at: AsAt = None, known_at: KnownAt = None,
+             fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+             out: Annotated[Path | None, typer.Option(help="write to this file instead of the screen")] = None) -> None:
+    """Every authority's proposal as at a date, and the national counts per grade (cf. Table 9)."""
+    import csv
+    import io
+
+    from adapters import render
+
+    def run():
+        view = _views().national(year, as_at=parse_as_at(as_at), known_at=parse_known_at(known_at))
+        if fmt == "table" and out is None:
+            _show(view, False, render.national)
+            return
+        if fmt == "csv":
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=list(view["authorities"][0].keys()))
+            w.writeheader()
+            w.writerows(view["authorities"])
+            text = buf.getvalue()
+        elif fmt in ("json", "table"):
+            text = json.dumps(view, default=_json_default, indent=1)
+        else:
+            _fail([FieldError("--format", fmt, "must be table, csv or json")], "Invalid", EXIT_INVALID)
+        if out:
+            out.write_text(text, encoding="utf-8")
+            typer.echo(f"wrote {len(view['authorities'])} authorities to {out}; " +
+                       ", ".join(f"{k}: {v}" for k, v in view["counts"].items()))
+        else:
+            typer.echo(text)
+
+    _guard(run)
 
 
 def main() -> None:

@@ -369,3 +369,21 @@ def test_a_year_without_a_known_data_date_refuses_rather_than_borrowing_2011():
     evidence = AuthorityEvidence(LA, providers=(provider(),), provider_inspections=(inspection(),))
     with pytest.raises(FrameworkIncomplete):
         decide_cutoff(evidence, framework_for(2010), date(2010, 11, 1))
+
+
+def test_evidence_after_as_at_is_not_listed_as_a_cutoff_exclusion():
+    from datetime import date
+
+    from domain.framework import framework_for
+    from domain.rules.cutoff import decide_cutoff
+    from domain.rules.facts import AuthorityEvidence, ProviderFact, ProviderInspectionFact
+    from domain.vocabulary import Grade
+
+    later = ProviderInspectionFact("#9", "P1", date(2011, 10, 6), date(2011, 10, 26), Grade.GOOD)
+    late_published = ProviderInspectionFact("#8", "P2", date(2011, 6, 1), date(2011, 9, 20), Grade.GOOD)
+    ev = AuthorityEvidence("886", providers=(ProviderFact("P1", "886", "primary_schools"),
+                                             ProviderFact("P2", "886", "primary_schools")),
+                           provider_inspections=(later, late_published))
+    listed = {d.ref for d in decide_cutoff(ev, framework_for(2011), date(2011, 9, 30)).exceptions_list
+              if hasattr(d, "ref")}
+    assert listed == {"#8"}

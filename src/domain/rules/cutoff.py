@@ -46,6 +46,8 @@ from domain.rules.facts import (
 from domain.vocabulary import GROUPS_BY_CODE, Grade
 
 
+NOT_YET_OCCURRED = "cutoff.not_yet_occurred"
+
 @dataclass(frozen=True)
 class CutoffDecision:
     """Whether one item of evidence counts on `as_at`, and the rule that decided."""
@@ -108,9 +110,13 @@ class CutoffResult:
 
     @property
     def exceptions_list(self) -> tuple[CutoffDecision | ProviderDecision, ...]:
-        """Every item admitted under an exception and every item the cut-off excluded."""
+        """Every item admitted under an exception and every item the cut-off excluded.
+
+        Evidence that had not yet happened on `as_at` is not a cut-off exclusion:
+        it is simply in the view's future, and is left out of the list."""
         items: list[CutoffDecision | ProviderDecision] = [
-            d for d in self.decisions if d.exception or not d.counts
+            d for d in self.decisions
+            if d.exception or (not d.counts and d.rule_id != NOT_YET_OCCURRED)
         ]
         items += [p for p in self.provider_decisions if p.exception]
         return tuple(items)
@@ -148,7 +154,7 @@ def normal_cutoff_verdict(
 ) -> _Verdict:
     """¶28 normal rule (ADR 0010): occurred by as_at, published by min(as_at, data date)."""
     if occurred_on > as_at:
-        return _Verdict(False, "cutoff.not_yet_occurred", "¶28", f"occurred {occurred_on} after as_at {as_at}")
+        return _Verdict(False, NOT_YET_OCCURRED, "¶28", f"occurred {occurred_on} after as_at {as_at}")
     if published_on is None:
         return _Verdict(False, "cutoff.unpublished", "¶28", "report not published")
     if published_on > as_at:
@@ -270,7 +276,7 @@ def decide_provider_inspection(
                          inspection.published_on, urn=inspection.urn), None
     data_date = framework.require("profile_data_date")
     verdict = normal_cutoff_verdict(inspection.occurred_on, inspection.published_on, as_at, data_date)
-    if not verdict.counts and verdict.rule_id != "cutoff.not_yet_occurred":
+    if not verdict.counts and verdict.rule_id != NOT_YET_OCCURRED:
         verdict = (
             education_exception_verdict(provider.group, inspection.occurred_on, as_at, framework)
             or care_exception_verdict(inspection.ref, provider.group, inspection.occurred_on, as_at, framework, notes)

@@ -1,0 +1,224 @@
+"""The read side the CLI and the HTTP API share: the profile, the proposal, the
+exceptions list, the diff and the national table, each as at a business date
+and as known at a transaction time.
+
+Each view is: one query of the read model for what was known (projections),
+then pure rule code for what counts on the business date (domain.rules).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from adapters.ledger import Ledger
+from domain.framework import FrameworkSettings, framework_for
+from domain.rules.assessment import propose_grade_from
+from domain.rules.cutoff import decide_cutoff
+from domain.rules.facts import AuthorityEvidence
+from domain.rules.profile import build_profile_from
+from domain.vocabulary import AssessmentGrade
+from projections.projector import naive_utc
+from projections.queries import authority_evidence, known_at_clause
+from projections.tables import event_log, evidence
+
+LAYERS = (1, 2, 3, 4)
+NO_EVIDENCE = "no evidence recorded"
+
+
+def _has_evidence(cutoff: Any, profile: Any) -> bool:
+    return any(r.number_inspected for r in profile.super_groups) or bool(
+        cutoff.unannounced_inspections or cutoff.full_inspections or cutoff.joint_area_reviews)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point of view: a business date and a transaction time."""
+
+    as_at: date
+    known_at: datetime
+
+    def to_dict(self) -> dict[str, str]:
+        return {"as_at": self.as_at.isoformat(), "known_at": self.known_at.isoformat()}
+
+
+class Views:
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    # --- points -------------------------------------------------------------
+
+    def point(self, year: int, as_at: date | None = None, known_at: datetime | None = None) -> Point:
+        """Defaults: as at the framework year's publication date, as known now."""
+        fw = framework_for(year)
+        return Point(as_at or fw.publication_on or date(year, 12, 31), known_at or self.ledger.clock())
+
+    def _evidence(self, la_code: str, year: int, known_at: datetime) -> AuthorityEvidence:
+        return authority_evidence(self.ledger.engine, la_code, known_at, year=year)
+
+    def _assess(self, la_code: str, fw: FrameworkSettings, pt: Point):
+        ev = self._evidence(la_code, fw.year, pt.known_at)
+        cutoff = decide_cutoff(ev, fw, pt.as_at)
+        profile = build_profile_from(cutoff, fw, la_code)
+        return cutoff, profile, propose_grade_from(cutoff, profile, fw)
+
+    def la(self, authority: str) -> str:
+        return self.ledger.authorities.resolve(authority).la_code
+
+    def _header(self, la_code: str, pt: Point, **extra: Any) -> dict[str, Any]:
+        a = self.ledger.authorities.resolve(la_code)
+        return {"la_code": a.la_code, "authority": a.name, **pt.to_dict(), **extra}
+
+    # --- views --------------------------------------------------------------
+
+    def profile(self, authority: str, *, year: int = 2011, as_at: date | None = None,
+                known_at: datetime | None = None, layer: int = 1) -> dict[str, Any]:
+        if layer not in LAYERS:
+            raise ValueError(f"layer={layer}: must be 1, 2, 3 or 4")
+        la_code, fw = self.la(authority), framework_for(year)
+        pt = self.point(year, as_at, known_at)
+        _, profile, _ = self._assess(la_code, fw, pt)
+        full = profile.to_dict()
+        body = {"layer1": full["layer1"], "block_b": full["block_b"], "block_c": full["block_c"]}
+        if layer >= 2:
+            body[f"layer{layer}"] = full[f"layer{layer}"]
+        return {**self._header(la_code, pt, year=year, layer=layer), **body}
+
+    def proposal(self, authority: str, year: int, *, as_at: date | None = None,
+                 known_at: datetime | None = None) -> dict[str, Any]:
+        la_code, fw = self.la(authority), framework_for(year)
+        pt = self.point(year, as_at, known_at)
+        _, _, proposal = self._assess(la_code, fw, pt)
+        return {**self._header(la_code, pt, year=year), **proposal.to_dict(),
+                "inspector_judgement": self.inspector_judgement(la_code, year, pt.known_at)}
+
+    def exceptions(self, authority: str, year: int, *, as_at: date | None = None,
+                   known_at: datetime | None = None) -> dict[str, Any]:
+        la_code, fw = self.la(authority), framework_for(year)
+        pt = self.point(year, as_at, known_at)
+        cutoff, _, _ = self._assess(la_code, fw, pt)
+        return {**self._header(la_code, pt, year=year),
+                "exceptions": [e.to_dict() for e in cutoff.exceptions_list]}
+
+    def national(self, year: int, *, as_at: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
+        fw = framework_for(year)
+        pt = self.point(year, as_at, known_at)
+        rows = []
+        for a in self.ledger.authorities.all:
+            cutoff, profile, p = self._assess(a.la_code, fw, pt)
+            if not _has_evidence(cutoff, profile):
+                # An authority with nothing recorded gets no proposal rather than "performs poorly".
+                rows.append({"la_code": a.la_code, "authority": a.name, "region": a.region, "block_a": None,
+                             "block_b": None, "block_c": None, "proposal": None,
+                             "proposal_label": NO_EVIDENCE, "considerations": 0})
+                continue
+            rows.append({"la_code": a.la_code, "authority": a.name, "region": a.region,
+                         "block_a": p.block_a.value, "block_b": p.block_b.value,
+                         "block_c": None if p.block_c is None else p.block_c.value,
+                         "proposal": p.grade.value, "proposal_label": p.grade.label,
+                         "considerations": len(p.considerations)})
+        counts = Counter(r["proposal_label"] for r in rows)
+        labels = [g.label for g in sorted(AssessmentGrade, reverse=True)] + [NO_EVIDENCE]
+        return {"year": year, **pt.to_dict(), "authorities": rows,
+                "counts": {label: counts.get(label, 0) for label in labels}, "total": len(rows)}
+
+    def diff(self, authority: str, year: int, start: Point, end: Point) -> dict[str, Any]:
+        """What changed between two points: evidence, figures and bands, and the proposal."""
+        la_code, fw = self.la(authority), framework_for(year)
+        c1, p1, g1 = self._assess(la_code, fw, start)
+        c2, p2, g2 = self._assess(la_code, fw, end)
+        return {
+            "la_code": la_code, "year": year, "from": start.to_dict(), "to": end.to_dict(),
+            "evidence": self._evidence_diff(la_code, start.known_at, end.known_at),
+            "counted": _counted_diff(c1, c2),
+            "figures": _figures_diff(p1, p2),
+            "proposal": _proposal_diff(g1, g2),
+        }
+
+    # --- assessment state ---------------------------------------------------
+
+    def assessment_steps(self, la_code: str, year: int, known_at: datetime | None = None) -> list[dict[str, Any]]:
+        q = select(event_log).where(event_log.c.la_code == la_code, event_log.c.year == year)
+        if known_at is not None:
+            q = q.where(event_log.c.recorded_at <= naive_utc(known_at))
+        with self.ledger.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(event_log.c.position)).mappings()]
+
+    def inspector_judgement(self, la_code: str, year: int, known_at: datetime) -> dict[str, Any] | None:
+        steps = [s for s in self.assessment_steps(la_code, year, known_at) if s["kind"] == "inspector_judgement_applied"]
+        if not steps:
+            return None
+        d = steps[-1]["details"]
+        g = AssessmentGrade(d["grade"])
+        return {"grade": {"value": g.value, "label": g.label}, "reasons": d.get("reasons"),
+                "sustained_improvement": bool(d.get("sustained_improvement")), "recorded_by": steps[-1]["actor"],
+                "recorded_at": steps[-1]["recorded_at"].isoformat(), "ref": f"#{steps[-1]['position']}"}
+
+    # --- helpers ------------------------------------------------------------
+
+    def _evidence_diff(self, la_code: str, k1: datetime, k2: datetime) -> dict[str, list[dict[str, Any]]]:
+        def rows_at(k: datetime) -> dict[str, dict[str, Any]]:
+            urns = select(evidence.c.urn).where(evidence.c.kind == "provider_registered", evidence.c.la_code == la_code,
+                                                known_at_clause(k))
+            q = select(evidence).where(known_at_clause(k),
+                                       (evidence.c.la_code == la_code) | evidence.c.urn.in_(urns))
+            with self.ledger.engine.connect() as conn:
+                return {r["item_id"]: dict(r) for r in conn.execute(q).mappings()}
+
+        a, b = rows_at(k1), rows_at(k2)
+
+        def brief(r: dict[str, Any]) -> dict[str, Any]:
+            return {"ref": f"#{r['position']}", "kind": r["kind"], "client_id": r["client_id"], "urn": r["urn"],
+                    "occurred_on": r["occurred_on"], "published_on": r["published_on"], "data": r["data"]}
+
+        gone = [brief(a[i]) for i in a.keys() - b.keys()]
+        return {
+            "appeared": sorted((brief(b[i]) for i in b.keys() - a.keys()), key=lambda r: r["ref"]),
+            "changed": sorted(({"before": brief(a[i]), "after": brief(b[i]),
+                                "fields": sorted(k for k in set(a[i]["data"]) | set(b[i]["data"])
+                                                 if a[i]["data"].get(k) != b[i]["data"].get(k))}
+                               for i in a.keys() & b.keys() if a[i]["version"] != b[i]["version"]),
+                              key=lambda r: r["after"]["ref"]),
+            "withdrawn_or_gone": sorted(gone, key=lambda r: r["ref"]),
+        }
+
+
+def _counted_diff(c1: Any, c2: Any) -> dict[str, list[dict[str, Any]]]:
+    d1 = {d.ref: d for d in c1.decisions}
+    d2 = {d.ref: d for d in c2.decisions}
+    now_counted = [d.to_dict() for r, d in d2.items() if d.counts and not (r in d1 and d1[r].counts)]
+    no_longer = [d.to_dict() for r, d in d1.items() if d.counts and not (r in d2 and d2[r].counts)]
+    return {"now_counted": now_counted, "no_longer_counted": no_longer}
+
+
+def _figures_diff(p1: Any, p2: Any) -> list[dict[str, Any]]:
+    out = []
+    for level, rows1, rows2 in (("super_group", p1.super_groups, p2.super_groups), ("group", p1.groups, p2.groups)):
+        for r1, r2 in zip(rows1, rows2, strict=True):
+            a, b = r1.to_dict(), r2.to_dict()
+            if (a["number_inspected"], a["pct_good_or_better_exact"], a["band"]) != \
+                    (b["number_inspected"], b["pct_good_or_better_exact"], b["band"]):
+                out.append({"level": level, "code": r1.code, "label": r1.label,
+                            "from": {k: a[k] for k in ("number_inspected", "pct_good_or_better", "band")},
+                            "to": {k: b[k] for k in ("number_inspected", "pct_good_or_better", "band")}})
+    return out
+
+
+def _proposal_diff(g1: Any, g2: Any) -> dict[str, Any]:
+    t1 = {r.rule_id: r for r in g1.trace}
+    t2 = {r.rule_id: r for r in g2.trace}
+    flipped = [{"rule_id": k, "paragraph": t2[k].paragraph, "description": t2[k].description,
+                "from": t1[k].passed, "to": t2[k].passed}
+               for k in t2 if k in t1 and t1[k].passed != t2[k].passed]
+    added = [{"rule_id": k, "passed": t2[k].passed} for k in t2 if k not in t1]
+    g = {"block_a": (g1.block_a, g2.block_a), "block_b": (g1.block_b, g2.block_b), "proposal": (g1.grade, g2.grade)}
+    return {
+        "changed": g1.grade != g2.grade,
+        "grades": {k: {"from": a.label, "to": b.label} for k, (a, b) in g.items()},
+        "caps": {"from": [c.to_dict() for c in g1.caps], "to": [c.to_dict() for c in g2.caps]},
+        "rules_changed": flipped + added,
+    }

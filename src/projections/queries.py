@@ -1,0 +1,154 @@
+"""As-at queries over the bitemporal read model.
+
+`authority_evidence` keeps what the ledger knew at `known_at` (rows with
+recorded_from <= known_at < recorded_to) and turns it into the domain's facts;
+the framework's business-date rules (as_at, cut-off, exceptions) are then
+applied by pure code in `domain.rules`.
+
+A fact's `ref` is `#<log position>` of the event that produced the version
+used: the same number `csa history` prints.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select
+
+from domain.rules.facts import (
+    AuthorityEvidence,
+    ComplaintFact,
+    FullInspectionFact,
+    IndicatorFact,
+    InspectorNoteFact,
+    JointAreaReviewFact,
+    PrivateFosteringFact,
+    ProviderFact,
+    ProviderInspectionFact,
+    PublishedGradeFact,
+    SeriousCaseReviewFact,
+    UnannouncedInspectionFact,
+)
+from domain.vocabulary import AssessmentGrade, Grade
+from projections.projector import as_date, naive_utc
+from projections.tables import event_log, evidence
+
+LA_KINDS = ("unannounced_inspection", "full_inspection", "joint_area_review", "serious_case_review_evaluation",
+            "private_fostering_inspection", "substantiated_complaint", "indicator_value", "published_grade")
+
+
+def ref(row: Any) -> str:
+    return f"#{row['position']}"
+
+
+def known_at_clause(known_at: datetime):
+    k = naive_utc(known_at)
+    return and_(evidence.c.recorded_from <= k, or_(evidence.c.recorded_to.is_(None), evidence.c.recorded_to > k))
+
+
+def _grade(v: str | None) -> Grade | None:
+    return Grade(v) if v else None
+
+
+def authority_evidence(engine: Engine, la_code: str, known_at: datetime, year: int | None = None) -> AuthorityEvidence:
+    """Everything recorded about one authority as known at `known_at`; assessment
+    steps (inspector notes) only of `year` when given."""
+    known = known_at_clause(known_at)
+    providers_q = select(evidence).where(evidence.c.kind == "provider_registered", evidence.c.la_code == la_code, known)
+    with engine.connect() as conn:
+        provider_rows = list(conn.execute(providers_q).mappings())
+        urns = select(evidence.c.urn).where(evidence.c.kind == "provider_registered",
+                                           evidence.c.la_code == la_code, known)
+        inspection_rows = list(conn.execute(select(evidence).where(
+            evidence.c.kind.in_(("provider_inspection", "compliance_check")), evidence.c.urn.in_(urns), known)).mappings())
+        la_rows = list(conn.execute(select(evidence).where(
+            evidence.c.kind.in_(LA_KINDS), evidence.c.la_code == la_code, known)).mappings())
+        steps_q = select(event_log).where(event_log.c.la_code == la_code, event_log.c.year.is_not(None),
+                                          event_log.c.recorded_at <= naive_utc(known_at))
+        if year is not None:
+            steps_q = steps_q.where(event_log.c.year == year)
+        steps = list(conn.execute(steps_q.order_by(event_log.c.position)).mappings())
+        client_refs = _refs_by_client_id(conn, [s["details"].get("target") for s in steps if s["kind"] == "cutoff_exclusion"], known)
+    by_kind: dict[str, list[Any]] = {}
+    for r in la_rows:
+        by_kind.setdefault(r["kind"], []).append(r)
+    return AuthorityEvidence(
+        la_code=la_code,
+        providers=tuple(_provider(r) for r in provider_rows),
+        provider_inspections=tuple(_inspection(r) for r in inspection_rows),
+        unannounced_inspections=tuple(UnannouncedInspectionFact(ref(r), r["occurred_on"], r["published_on"],
+                                                                tuple(r["data"].get("priority_actions", ())))
+                                      for r in by_kind.get("unannounced_inspection", ())),
+        full_inspections=tuple(_full(r) for r in by_kind.get("full_inspection", ())),
+        joint_area_reviews=tuple(JointAreaReviewFact(ref(r), r["occurred_on"], r["published_on"],
+                                                     Grade(r["data"]["safeguarding"]), _grade(r["data"].get("looked_after_children")))
+                                 for r in by_kind.get("joint_area_review", ())),
+        serious_case_reviews=tuple(SeriousCaseReviewFact(ref(r), r["occurred_on"], r["published_on"], r["data"]["adequate_or_better"])
+                                   for r in by_kind.get("serious_case_review_evaluation", ())),
+        private_fostering=tuple(PrivateFosteringFact(ref(r), r["occurred_on"], r["published_on"], Grade(r["data"]["overall_effectiveness"]))
+                                for r in by_kind.get("private_fostering_inspection", ())),
+        complaints=tuple(ComplaintFact(ref(r), r["occurred_on"], r["published_on"] or r["occurred_on"], r["data"]["summary"],
+                                       bool(r["data"].get("safeguarding_concern")))
+                         for r in by_kind.get("substantiated_complaint", ())),
+        indicators=tuple(_indicator(r) for r in by_kind.get("indicator_value", ())),
+        published_grades=tuple(PublishedGradeFact(ref(r), r["data"]["year"], AssessmentGrade(r["data"]["grade"]))
+                               for r in by_kind.get("published_grade", ())),
+        inspector_notes=tuple(_notes(steps, client_refs)),
+    )
+
+
+def _provider(r: Any) -> ProviderFact:
+    d = r["data"]
+    return ProviderFact(urn=r["urn"], la_code=r["la_code"], group=r["group_code"], name=d.get("name", ""),
+                        opened_on=as_date(d.get("occurred_on")), closed_on=as_date(d.get("closed_on")),
+                        successor_urn=d.get("successor_urn"),
+                        no_children_on_roll_from=as_date(d.get("no_children_on_roll_from")), refs=(ref(r),))
+
+
+def _inspection(r: Any) -> ProviderInspectionFact:
+    d = r["data"]
+    if r["kind"] == "compliance_check":  # ¶19: compliant → satisfactory, not compliant → inadequate
+        grade = Grade.SATISFACTORY if d["compliant"] else Grade.INADEQUATE
+        return ProviderInspectionFact(ref(r), r["urn"], r["occurred_on"], r["published_on"], grade, compliance_check=True)
+    return ProviderInspectionFact(ref(r), r["urn"], r["occurred_on"], r["published_on"], Grade(d["overall_effectiveness"]),
+                                  _grade(d.get("staying_safe")), _grade(d.get("enjoying_and_achieving")), d.get("framework"))
+
+
+def _full(r: Any) -> FullInspectionFact:
+    d = r["data"]
+    return FullInspectionFact(ref(r), d["service"], r["occurred_on"], r["published_on"], Grade(d["overall_effectiveness"]),
+                              _grade(d.get("capacity_to_improve")),
+                              {k: Grade(v) for k, v in d.get("sub_judgements", {}).items()}, bool(d.get("reinspection")))
+
+
+def _num(v: Any) -> Fraction | None:
+    return None if v is None else Fraction(str(v))
+
+
+def _indicator(r: Any) -> IndicatorFact:
+    d = r["data"]
+    return IndicatorFact(ref(r), d["indicator"], d["period"], r["occurred_on"], r["published_on"], _num(d["value"]),
+                         _num(d.get("similar_areas")), _num(d.get("national")), d["polarity"],
+                         bool(d.get("attainment")), bool(d.get("gap")))
+
+
+def _refs_by_client_id(conn: Any, client_ids: list[str | None], known: Any) -> dict[str, str]:
+    ids = [c for c in client_ids if c]
+    if not ids:
+        return {}
+    rows = conn.execute(select(evidence.c.client_id, evidence.c.position).where(evidence.c.client_id.in_(ids), known))
+    return {c: f"#{p}" for c, p in rows}
+
+
+def _notes(steps: list[Any], client_refs: dict[str, str]) -> list[InspectorNoteFact]:
+    notes = []
+    for s in steps:
+        d = s["details"]
+        if s["kind"] == "inspector_judgement_applied" and d.get("sustained_improvement"):
+            notes.append(InspectorNoteFact(f"#{s['position']}", "sustained_improvement", as_date(d["occurred_on"]), d.get("reasons", "")))
+        elif s["kind"] == "cutoff_exclusion":
+            notes.append(InspectorNoteFact(f"#{s['position']}", "cutoff_exclusion", as_date(d["occurred_on"]), d.get("reasons", ""),
+                                           client_refs.get(d.get("target"), d.get("target"))))
+    return notes

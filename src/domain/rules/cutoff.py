@@ -45,7 +45,6 @@ from domain.rules.facts import (
 )
 from domain.vocabulary import GROUPS_BY_CODE, Grade
 
-
 NOT_YET_OCCURRED = "cutoff.not_yet_occurred"
 
 @dataclass(frozen=True)

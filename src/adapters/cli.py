@@ -46,6 +46,7 @@ def _default_actor() -> str:
 
 def _fail(errors: list[FieldError], title: str, code: int) -> None:
     typer.echo(f"{title}: {len(errors)} error(s); nothing was written.", err=True)
+    errors = sorted(errors, key=lambda e: (e.line is None, e.line or 0))
     for e in errors[:200]:
         typer.echo(f"  {e}", err=True)
     if len(errors) > 200:
@@ -113,17 +114,42 @@ def import_(
     rejects: Annotated[Path | None, typer.Option(help="where --skip-invalid writes rejected rows (JSON Lines)")] = None,
     actor: Annotated[str | None, typer.Option(help="actor for rows that name none")] = None,
 ) -> None:
-    """Import a file of evidence. Importing the same file twice records nothing new."""
-    from adapters.importers import import_file
+    """Import a file of evidence. Importing the same file twice records nothing new.
+
+    An invalid file writes nothing and every bad row is reported by line, field
+    and reason; with --skip-invalid the valid rows are recorded and the rejects
+    written to a JSON Lines file."""
+    from adapters.importers import InvalidImport, import_file
+
+    def summary(report) -> str:
+        parts = [f"{k} {v}" for k, v in report.counts().items()]
+        text = f"{report.format} {report.path}: " + ", ".join(parts)
+        for reason, n in sorted(report.skipped_by_reason.items()):
+            text += f"\n  skipped {n}: {reason}"
+        if report.rejects_path and report.rejected:
+            text += f"\n  rejects written to {report.rejects_path}"
+        return text
 
     def run():
         led = _ledger()
-        with tqdm(desc=f"importing {file.name}", unit=" rows", disable=None, file=sys.stderr) as bar:
-            report = import_file(led, file, fmt=format, skip_invalid=skip_invalid, rejects_path=rejects,
-                                 actor=actor or _default_actor(), progress=lambda n: bar.update(n))
-        typer.echo(report.summary())
-        if report.errors and not skip_invalid:
-            _fail(report.errors, "Invalid file", EXIT_INVALID)
+        size = file.stat().st_size
+        with tqdm(total=size, desc=f"importing {file.name}", unit="B", unit_scale=True, disable=None,
+                  file=sys.stderr) as bar:
+            def progress(p: dict) -> None:
+                bar.n = min(p.get("bytes", bar.n), size)
+                bar.set_postfix(rows=p.get("rows"), errors=p.get("errors"), refresh=False)
+                bar.refresh()
+
+            try:
+                report = import_file(led, file, fmt=format, skip_invalid=skip_invalid, rejects_path=rejects,
+                                     actor=actor or _default_actor(), progress=progress)
+            except InvalidImport as e:
+                bar.close()
+                typer.echo(summary(e.report), err=True)
+                raise
+        typer.echo(summary(report))
+        for e in report.errors[:50] if skip_invalid else []:
+            typer.echo(f"  rejected {e}")
 
     _guard(run)
 

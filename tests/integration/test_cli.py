@@ -1,0 +1,118 @@
+"""The `csa` command line, driven as a user would (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.cli import EXIT_CONFLICT, EXIT_DIFFERENT, EXIT_INVALID, app
+from adapters.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def csa(store_url, monkeypatch):
+    monkeypatch.setenv("CSA_DATABASE_URL", store_url)
+    get_settings.cache_clear()
+
+    def run(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    yield run
+    get_settings.cache_clear()
+
+
+def test_record_is_idempotent_and_history_shows_who_and_what(csa):
+    args = ("record", "provider_registered", "urn=EY1", "la_code=886", "group=childminders",
+            "occurred_on=2006-01-01", "--actor", "alice")
+    first, second = csa(*args), csa(*args)
+    assert first.exit_code == 0 and first.stdout.startswith("recorded")
+    assert second.exit_code == 0 and second.stdout.startswith("already_recorded")
+    csa("record", "provider_inspection", "urn=EY1", "occurred_on=2011-07-01", "overall_effectiveness=good",
+        "--client-id", "i1", "--actor", "bob")
+    fix = csa("record", "correction", "target=i1", 'changes={"overall_effectiveness": "inadequate"}', "reason=typo")
+    assert fix.exit_code == 0, fix.output
+    out = csa("history", "--authority", "Kent", "--json")
+    rows = json.loads(out.stdout)
+    assert [r["event"] for r in rows] == ["Provider.Registered", "Evidence.Recorded", "Evidence.Corrected"]
+    assert [r["actor"] for r in rows][:2] == ["alice", "bob"]
+    text = csa("history", "--provider", "EY1").stdout
+    assert f"↳ of #{rows[1]['position']}" in text  # the correction is shown beside what it corrected
+
+
+def test_invalid_input_names_field_value_and_reason_and_writes_nothing(csa):
+    r = csa("record", "provider_registered", "urn=EY1", "la_code=999", "group=astronauts")
+    assert r.exit_code == EXIT_INVALID
+    assert "la_code='999': not one of the 152 local authorities" in r.stderr
+    assert "group='astronauts': not one of the 22 inspection groups" in r.stderr
+    assert "log position: 0" in csa("status").stdout
+
+
+def test_same_client_id_with_other_content_is_a_conflict(csa):
+    csa("record", "provider_registered", "urn=EY1", "la_code=886", "group=childminders")
+    csa("record", "provider_inspection", "urn=EY1", "occurred_on=2011-07-01", "overall_effectiveness=good", "--client-id", "i1")
+    r = csa("record", "provider_inspection", "urn=EY1", "occurred_on=2011-07-01", "overall_effectiveness=outstanding",
+            "--client-id", "i1")
+    assert r.exit_code == EXIT_CONFLICT and "already recorded with different content" in r.stderr
+
+
+def test_import_export_round_trip_and_verify(csa, tmp_path, store_url):
+    lines = [
+        {"type": "provider_registered", "client_id": "r1", "actor": "feed", "urn": "100", "la_code": "886", "group": "primary_schools"},
+        {"type": "provider_inspection", "client_id": "i1", "actor": "feed", "urn": "100", "occurred_on": "2011-07-04",
+         "published_on": "2011-09-12", "overall_effectiveness": "good", "staying_safe": "good"},
+        {"type": "withdrawal", "client_id": "w1", "actor": "feed", "target": "i1", "reason": "duplicate"},
+    ]
+    src = tmp_path / "feed.jsonl"
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert csa("import", str(src)).exit_code == 0
+    again = csa("import", str(src))
+    assert "recorded 0" in again.stdout and "already_recorded 3" in again.stdout
+    verified = csa("verify")
+    assert verified.exit_code == 0 and "identical" in verified.stdout
+    exported = tmp_path / "log.jsonl"
+    assert csa("export", str(exported)).exit_code == 0
+    header, *events = exported.read_text().splitlines()
+    # registration + its client key, inspection, withdrawal + its client key
+    assert json.loads(header)["events"] == len(events) == 5
+    from adapters.ledger import Ledger
+    from projections.projector import digest
+
+    live = Ledger(store_url)
+    fresh = Ledger(f"sqlite:///{tmp_path}/fresh.sqlite")
+    from adapters.importers import import_file
+
+    import_file(fresh, exported)
+    assert [(n.id, n.topic, n.state) for n in fresh.iter_notifications()] == \
+        [(n.id, n.topic, n.state) for n in live.iter_notifications()]
+    assert digest(fresh.engine)[0] == digest(live.engine)[0]
+    live.close()
+    fresh.close()
+
+
+def test_verify_detects_a_tampered_read_model(csa, store_url):
+    from sqlalchemy import create_engine, text
+
+    csa("record", "provider_registered", "urn=EY1", "la_code=886", "group=childminders")
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE rm_evidence SET group_code = 'primary_schools'"))
+    engine.dispose()
+    r = csa("verify")
+    assert r.exit_code == EXIT_DIFFERENT
+    live, rebuilt = [line.split()[1] for line in r.stdout.splitlines()[:2]]
+    assert live != rebuilt
+
+
+def test_assess_and_exceptions_as_json(csa):
+    csa("record", "provider_registered", "urn=H1", "la_code=886", "group=la_childrens_homes")
+    csa("record", "provider_inspection", "urn=H1", "occurred_on=2011-08-16", "overall_effectiveness=inadequate")
+    assessed = json.loads(csa("assess", "Kent", "--json").stdout)
+    assert assessed["la_code"] == "886" and assessed["trace"]
+    listed = json.loads(csa("exceptions", "886", "--json").stdout)["exceptions"]
+    assert [(e["urn"], e["counts"], e["rule_id"]) for e in listed] == [("H1", True, "cutoff.exception2_care_july_august")]
+    assert csa("assess", "886", "--year", "2012").exit_code == EXIT_INVALID
+    assert csa("profile", "Atlantis").exit_code == EXIT_INVALID

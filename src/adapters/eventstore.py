@@ -59,17 +59,24 @@ class LedgerApplication(Application):
     def first_events(self, ids: list[UUID], chunk: int = 500) -> list[StoredEvent]:
         """The first stored event of each of these aggregates that exist (one query per chunk)."""
         out: list[StoredEvent] = []
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is None:  # the in-memory (POPO) store has no SQL datastore
+            for oid in ids:
+                out += self.recorder.select_events(oid, lte=1, limit=1)
+            return out
         sqlite = type(datastore).__name__.startswith("SQLite")
+        # The recorder names its table: "stored_events" on SQLite, "<app name>_events"
+        # (csaledger_events) on PostgreSQL.
+        table = getattr(self.recorder, "events_table_name", EVENTS_TABLE)
         for i in range(0, len(ids), chunk):
             part = ids[i:i + chunk]
             with datastore.transaction(commit=False) as c:
                 if sqlite:
-                    c.execute(f"SELECT originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
+                    c.execute(f"SELECT originator_id, originator_version, topic, state FROM {table} "
                               f"WHERE originator_version=1 AND originator_id IN ({','.join('?' * len(part))})",
                               [u.hex for u in part])
                 else:
-                    c.execute(f"SELECT originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
+                    c.execute(f"SELECT originator_id, originator_version, topic, state FROM {table} "
                               "WHERE originator_version=1 AND originator_id = ANY(%s)", (part,))
                 for row in c.fetchall():
                     r = dict(row) if not isinstance(row, tuple) else dict(zip(("originator_id", "originator_version", "topic", "state"), row, strict=True))

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Engine, select
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from sqlalchemy import Engine, select, text
 
 from adapters.database import make_engine
 from adapters.eventstore import LedgerApplication, make_application
@@ -30,6 +30,7 @@ from projections.tables import event_log
 
 Clock = Callable[[], datetime]
 EXPORT_HEADER = "csa-ledger-export"
+WRITE_ATTEMPTS = 5  # a batch that lost a race with another writer is staged again
 
 
 def utc_now() -> datetime:
@@ -93,10 +94,21 @@ class Ledger:
         return self.record_postings(postings, project=project)
 
     def record_postings(self, postings: list[Posting], *, project: bool = True) -> RecordResult:
-        batch = Batch(self.app, self.clock())
-        outcomes = batch.stage(postings)
-        if batch.events:
-            self.app.save(*batch.events)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            batch = Batch(self.app, self.clock(), known_la_codes=self.authorities.codes)
+            outcomes = batch.stage(postings)
+            try:
+                if batch.events:
+                    self.app.save(*batch.events)
+                break
+            except IntegrityError:
+                # Another writer saved an event of one of these aggregates (the same
+                # client id, or the next version of a provider, item or assessment)
+                # since we read it. Nothing of this batch was written: stage it again
+                # on what the store now holds, so a posting the other writer recorded
+                # is reported already_recorded (or conflicting), never duplicated.
+                if attempt == WRITE_ATTEMPTS:
+                    raise
         if project:
             self.catch_up()
         return RecordResult(outcomes, self.projector.log_position())
@@ -169,16 +181,56 @@ class Ledger:
             raise InvalidEvidence([FieldError("file", "export", "can only be restored into an empty store")])
         batch: list[StoredEvent] = []
         n = 0
+        last = 0  # the position of the last event read
         for line in lines:
+            if not line.strip():
+                continue
             rec = json.loads(line)
+            if "format" in rec:  # the header line written by `export`
+                if rec["format"] != EXPORT_HEADER or rec.get("version") != 1:
+                    raise InvalidEvidence([FieldError("format", rec.get("format"),
+                                                      f"not a {EXPORT_HEADER} file of version 1")])
+                continue
             state = json.dumps(rec["state"], separators=(",", ":"), ensure_ascii=False).encode()
-            batch.append(StoredEvent(UUID(rec["originator_id"]), rec["originator_version"], rec["topic"], state))
-            if len(batch) >= chunk:
-                self.app.recorder.insert_events(batch)
-                n += len(batch)
+            event = StoredEvent(UUID(rec["originator_id"]), rec["originator_version"], rec["topic"], state)
+            position = rec.get("position", last + 1)
+            if position != last + 1 or len(batch) >= chunk:
+                n += self._insert(batch)
                 batch = []
-        if batch:
-            self.app.recorder.insert_events(batch)
-            n += len(batch)
+            if position != last + 1:
+                # A gap in the exported positions (PostgreSQL's sequence skips the ids of a
+                # writer's rolled-back insert): insert this event at its own position, so
+                # positions (and the read model, which records them) match the original.
+                n += self._insert_at(position, event)
+            else:
+                batch.append(event)
+            last = position
+        n += self._insert(batch)
+        if n and self.projector.log_position() != last:
+            raise InvalidEvidence([FieldError("file", "export", "restored events did not keep their positions")])
         self.catch_up()
         return n
+
+    def _insert(self, events: list[StoredEvent]) -> int:
+        if events:
+            self.app.recorder.insert_events(events)
+        return len(events)
+
+    def _insert_at(self, position: int, event: StoredEvent) -> int:
+        """Insert one event (restore only) so that its notification id is `position`."""
+        if position <= (self.projector.log_position() or 0):
+            raise InvalidEvidence([FieldError("position", position, "positions in the export are not ascending")])
+        table = getattr(self.app.recorder, "events_table_name", None)
+        if table is not None and self.database_url.startswith("sqlite"):
+            # SQLite numbers events by rowid: give it explicitly, in the recorder's own format.
+            with self.engine.begin() as conn:
+                conn.execute(text(f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
+                                  "VALUES (:p, :o, :v, :t, :s)"),
+                             {"p": position, "o": event.originator_id.hex, "v": event.originator_version,
+                              "t": event.topic, "s": event.state})
+            return 1
+        if table is not None:  # PostgreSQL: the next id the sequence issues
+            with self.engine.begin() as conn:
+                conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'notification_id'), :p)"),
+                             {"t": table, "p": position - 1})
+        return self._insert([event])

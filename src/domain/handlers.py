@@ -58,9 +58,12 @@ class AggregateSource(Protocol):
 
 
 class Batch:
-    def __init__(self, source: AggregateSource, at: datetime):
+    def __init__(self, source: AggregateSource, at: datetime, known_la_codes: frozenset[str] | None = None):
         self.source = source
         self.at = at
+        # The 152 authorities (supplied by an adapter): a correction of a provider's
+        # la_code is checked against them, as a posting's la_code is when parsed.
+        self.known_la_codes = known_la_codes
         self.staged: dict[UUID, Any] = {}
         self.events: list[Any] = []
         self.outcomes: list[Outcome] = []
@@ -158,6 +161,14 @@ class Batch:
                   for k, v in raw.items() if k in fixed]
         changes, parse_errors = parse_fields(KINDS[item.kind], raw, p.line, partial=True, prefix="changes.")
         errors += parse_errors
+        # parse_fields skips an empty optional value; a correction cannot clear a field
+        # (it merges), so an empty value would record a correction that changes nothing.
+        errors += [FieldError("changes." + k, v, "cannot be cleared by a correction: give the corrected value", p.line)
+                   for k, v in raw.items() if (v is None or v == "") and k not in fixed
+                   and not (KINDS[item.kind].spec(k) and KINDS[item.kind].spec(k).required)]
+        la = changes.get("la_code")
+        if la is not None and self.known_la_codes is not None and la not in self.known_la_codes:
+            errors.append(FieldError("changes.la_code", la, "not one of the 152 local authorities of 2011", p.line))
         if not raw:
             errors.append(FieldError("changes", raw, "names no field to correct", p.line))
         if errors:

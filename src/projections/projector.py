@@ -13,6 +13,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain.model import Assessment, Evidence, Item, Provider, provider_id
 from domain.postings import canonical
@@ -63,6 +65,7 @@ class Projector:
 
     def run_batch(self, until: int | None = None) -> int:
         with self.engine.begin() as conn:
+            ensure_position(conn)
             start = read_position(conn, for_update=True)
             limit = self.batch_size if until is None else min(self.batch_size, until - start)
             if limit <= 0:
@@ -88,6 +91,19 @@ class Projector:
 
 def create_read_model(engine: Engine) -> None:
     metadata.create_all(engine)
+
+
+def ensure_position(conn: Connection) -> None:
+    """Create the position row if it is missing, as the first statement of the batch.
+
+    Without the row, `SELECT ... FOR UPDATE` locks nothing, so two projectors starting
+    on an empty read model both read 0 and both insert the same rows (a duplicate-key
+    error). Inserting first makes them queue: on PostgreSQL the second waits on the
+    first's uncommitted row and then on its row lock; on SQLite the write takes the
+    database's write lock before anything is read.
+    """
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(insert(projector_position).values(name=NAME, position=0).on_conflict_do_nothing())
 
 
 def read_position(conn: Connection, for_update: bool = False) -> int:
@@ -126,7 +142,7 @@ class _Batch:
                 item = SimpleNamespace(state=dict(current["data"]), withdrawn=False)
                 event.apply(item)
                 self._new_row(position, event, item.state, version=event.originator_version,
-                              client_id=current["client_id"], kind=current["kind"])
+                              client_id=current["client_id"], kind=current["kind"], la=current["la_code"])
             self._log(position, event, current["kind"], current["la_code"], current["urn"], None, _details(event))
         elif isinstance(event, Assessment.StepRecorded):
             self._log(position, event, event.step, event.la_code, None, event.year, event.details)
@@ -134,13 +150,16 @@ class _Batch:
     # --- rows ---------------------------------------------------------------
 
     def _new_row(self, position: int, event: Any, state: dict[str, Any], *, version: int,
-                 client_id: str, kind: str | None = None) -> dict[str, Any]:
+                 client_id: str, kind: str | None = None, la: str | None = None) -> dict[str, Any]:
+        """`la`: the authority of the version this one supersedes, kept when neither the
+        state nor a current provider row names one (e.g. the provider was withdrawn)."""
         kind = kind or event.kind
         urn = state.get("urn")
-        la = state.get("la_code")
+        fallback, la = la, state.get("la_code")
         if la is None and urn is not None:
             provider = self._current(str(provider_id(urn)), missing_ok=True)
             la = provider["la_code"] if provider else None
+        la = la if la is not None else fallback
         row = {
             "item_id": str(event.originator_id), "version": version, "kind": kind, "la_code": la, "urn": urn,
             "group_code": state.get("group"), "occurred_on": as_date(state.get("occurred_on")),

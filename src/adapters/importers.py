@@ -314,7 +314,8 @@ def _fail(report: ImportReport, errors: list[FieldError], path: Path, rejects_pa
 
 
 def default_rejects_path(path: Path) -> Path:
-    return path.with_name(path.name + ".rejects.jsonl")
+    """In the current directory, never beside the input (which may be read-only shared data)."""
+    return Path.cwd() / (path.name + ".rejects.jsonl")
 
 
 def _write_rejects(path: Path, fmt: str, errors: list[FieldError], rejects_path: str | Path | None) -> Path:

@@ -146,6 +146,8 @@ class Batch:
 
     def _assessment(self, p: Posting) -> UUID:
         la, year = p.get("la_code"), p.get("year")
+        if p.type == "cutoff_exclusion":
+            self._target_of(p)  # the inspection excluded must be one the ledger holds
         assessment = self._get(assessment_id(la, year)) or self._add(Assessment.open(la, year, self.at))
         assessment.record_step(p, self.at)
         self._collect(assessment)

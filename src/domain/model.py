@@ -86,6 +86,11 @@ class Item(Aggregate):
         self._refuse_if_withdrawn(posting)
         if "published_on" not in KINDS[self.kind].field_names:
             raise InvalidEvidence([FieldError("target", posting.get("target"), f"a {self.kind} has no publication date", posting.line)])
+        known = self.state.get("published_on")
+        if known is not None:
+            raise InvalidEvidence([FieldError("published_on", posting.get("published_on").isoformat(),
+                                              f"the publication date is already known ({_iso(known)}): post a correction to change it",
+                                              posting.line)])
         self._check({**self.state, "published_on": posting.get("published_on")}, posting)
         self.trigger_event(self.PublicationDateSupplied, published_on=posting.get("published_on"),
                            timestamp=at, **_envelope(posting))
@@ -99,6 +104,10 @@ class Item(Aggregate):
     def withdraw(self, posting: Posting, at: Any) -> None:
         self._refuse_if_withdrawn(posting)
         self.trigger_event(self.Withdrawn, reason=posting.get("reason"), timestamp=at, **_envelope(posting))
+
+
+def _iso(d: Any) -> str:
+    return d.isoformat() if isinstance(d, date) else str(d)
 
 
 def _envelope(posting: Posting) -> dict[str, str]:
@@ -169,6 +178,10 @@ class Provider(Item):
 
     def close(self, posting: Posting, at: Any) -> None:
         self._refuse_if_withdrawn(posting)
+        if self.state.get("closed_on") is not None:
+            raise InvalidEvidence([FieldError("urn", self.state["urn"],
+                                              f"is already closed ({_iso(self.state['closed_on'])}): post a correction to change the date",
+                                              posting.line)])
         self._not_before_opening(posting.get("occurred_on"), "occurred_on", posting)
         self.trigger_event(self.Closed, closed_on=posting.get("occurred_on"), timestamp=at, **_envelope(posting))
 

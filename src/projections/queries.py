@@ -102,7 +102,9 @@ def authority_evidence(engine: Engine, la_code: str, known_at: datetime, year: i
 def _provider(r: Any) -> ProviderFact:
     d = r["data"]
     return ProviderFact(urn=r["urn"], la_code=r["la_code"], group=r["group_code"], name=d.get("name", ""),
-                        opened_on=as_date(d.get("occurred_on")), closed_on=as_date(d.get("closed_on")),
+                        opened_on=as_date(d.get("occurred_on")),
+                        # ¶20: provision restructured into a successor has closed as itself.
+                        closed_on=as_date(d.get("closed_on") or d.get("restructured_on")),
                         successor_urn=d.get("successor_urn"),
                         no_children_on_roll_from=as_date(d.get("no_children_on_roll_from")), refs=(ref(r),))
 

@@ -182,7 +182,8 @@ def _mi_file(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-def test_an_invalid_mi_file_writes_nothing_and_names_every_bad_line(ledger, tmp_path):
+def test_an_invalid_mi_file_writes_nothing_and_names_every_bad_line(ledger, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default rejects file goes to the current directory
     path = _mi_file(tmp_path / "mi.csv", [
         {},
         {"URN": "SC900002", "Local authority": "Kentish Town", "Event number": "90000002"},

@@ -102,7 +102,10 @@ def test_every_example_records(ledger, clock):
                    post("provider_registered", "reg-118000", urn="118000", occurred_on="1990-01-01")])
     for i, type_ in enumerate(pending):
         client_id = "sched-2011-0042" if type_ == "provider_inspection" else f"ex-{i}"
-        result = ledger.record([post(type_, client_id)])
+        posting = post(type_, client_id)
+        if type_ == "provider_inspection":  # publication_date_supplied's example supplies its date later
+            posting.pop("published_on")
+        result = ledger.record([posting])
         assert result.recorded == 1, type_
     with ledger.engine.connect() as conn:
         logged = set(conn.execute(select(event_log.c.kind).distinct()).scalars())
@@ -349,7 +352,7 @@ def test_rebuild_equals_live(ledger, clock):
 def test_projector_in_small_batches_equals_one_big_batch(ledger, clock):
     clock.set(T0)
     ledger.record([REG, REG2], project=False)
-    ledger.record([INSP], project=False)
+    ledger.record([{k: v for k, v in INSP.items() if k != "published_on"}], project=False)  # date not yet known
     clock.advance(days=1)
     # the correction lands in the batch after its target's (batch_size=2: positions 1-2, 3-4, 5-6 ...)
     ledger.record([post("correction", "fix-1")], project=False)

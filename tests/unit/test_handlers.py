@@ -294,8 +294,8 @@ def test_provider_lifecycle(store):
     assert one.state["successor_urn"] == "EY100003"
     assert two.state["no_children_on_roll_from"] == date(2010, 1, 1)
     assert store.prior_postings(["close-1"])["close-1"].aggregate_id == provider_id("EY100001")
-    [e] = refused(store, p("provider_closed", "close-2", occurred_on="2001-01-01"))
-    assert (e.field, e.value) == ("occurred_on", "2001-01-01")
+    [e] = refused(store, p("provider_closed", "close-2", urn="EY100002", occurred_on="2001-01-01"))
+    assert (e.field, e.value) == ("occurred_on", "2001-01-01")  # before its registration
     [e] = refused(store, p("provider_closed", "close-3", urn="UNKNOWN"))
     assert (e.field, e.value) == ("urn", "UNKNOWN")
 
@@ -346,3 +346,52 @@ def test_the_in_memory_event_store_is_an_aggregate_source():
     assert [o.status for o in again.stage([REG, INSP])] == [ALREADY_RECORDED, ALREADY_RECORDED]
     assert again.events == []
     assert app.get(provider_id("EY100001")).state["closed_on"] == date(2010, 7, 31)
+
+
+def test_a_known_publication_date_is_not_overwritten_by_a_supplied_one():
+    from datetime import UTC, datetime
+
+    from adapters.eventstore import make_application
+    from domain.errors import InvalidEvidence
+    from domain.handlers import Batch
+    from domain.postings import parse_posting
+
+    app = make_application("memory")
+    raws = [
+        {"type": "provider_registered", "client_id": "r", "actor": "a", "urn": "U1", "la_code": "886", "group": "primary_schools"},
+        {"type": "provider_inspection", "client_id": "i", "actor": "a", "urn": "U1", "occurred_on": "2011-07-01",
+         "published_on": "2011-09-01", "overall_effectiveness": "good"},
+        {"type": "publication_date_supplied", "client_id": "p", "actor": "a", "target": "i", "published_on": "2011-09-05"},
+    ]
+    batch = Batch(app, datetime(2011, 9, 6, tzinfo=UTC))
+    try:
+        batch.stage([parse_posting(r)[0] for r in raws])
+    except InvalidEvidence as e:
+        assert [(x.field, x.value) for x in e.errors] == [("published_on", "2011-09-05")]
+        assert "already known (2011-09-01)" in e.errors[0].reason
+    else:
+        raise AssertionError("a second publication date was accepted")
+
+
+def test_a_provider_cannot_be_closed_twice():
+    from datetime import UTC, datetime
+
+    from adapters.eventstore import make_application
+    from domain.errors import InvalidEvidence
+    from domain.handlers import Batch
+    from domain.postings import parse_posting
+
+    app = make_application("memory")
+    raws = [
+        {"type": "provider_registered", "client_id": "r", "actor": "a", "urn": "U1", "la_code": "886", "group": "primary_schools"},
+        {"type": "provider_closed", "client_id": "c1", "actor": "a", "urn": "U1", "occurred_on": "2010-07-31"},
+        {"type": "provider_closed", "client_id": "c2", "actor": "a", "urn": "U1", "occurred_on": "2010-08-31"},
+    ]
+    batch = Batch(app, datetime(2011, 9, 6, tzinfo=UTC))
+    try:
+        batch.stage([parse_posting(r)[0] for r in raws])
+    except InvalidEvidence as e:
+        assert [(x.field, x.value) for x in e.errors] == [("urn", "U1")]
+        assert "already closed (2010-07-31)" in e.errors[0].reason
+    else:
+        raise AssertionError("a provider was closed twice")

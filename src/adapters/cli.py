@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from tqdm import tqdm
 
+from adapters.cli_tokens import tokens_app
 from adapters.settings import get_settings
 from domain.authorities import UnknownAuthority
 from domain.errors import ConflictingPosting, DomainError, FieldError, InvalidEvidence
@@ -24,6 +25,7 @@ from domain.postings import KINDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="CSA Ledger: the evidence ledger of Ofsted's children's services assessment.")
+app.add_typer(tokens_app, name="tokens")
 
 EXIT_INVALID = 2
 EXIT_CONFLICT = 3

@@ -72,9 +72,18 @@ class TokenStore:
 
     def list(self) -> list[dict]:
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role,
-                                                         api_tokens.c.la_code, api_tokens.c.created_at,
-                                                         api_tokens.c.revoked_at).order_by(api_tokens.c.id)).mappings()]
+            return [dict(r) for r in conn.execute(self._info().order_by(api_tokens.c.id)).mappings()]
+
+    def get(self, token_id: int) -> dict | None:
+        """A token's details (never the token itself), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self._info().where(api_tokens.c.id == token_id)).mappings().first()
+        return dict(row) if row else None
+
+    @staticmethod
+    def _info():
+        c = api_tokens.c
+        return select(c.id, c.name, c.role, c.la_code, c.created_at, c.revoked_at)
 
     def authenticate(self, token: str) -> Principal | None:
         with self.engine.connect() as conn:

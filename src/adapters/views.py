@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -156,7 +156,7 @@ class Views:
         g = AssessmentGrade(d["grade"])
         return {"grade": {"value": g.value, "label": g.label}, "reasons": d.get("reasons"),
                 "sustained_improvement": bool(d.get("sustained_improvement")), "recorded_by": steps[-1]["actor"],
-                "recorded_at": steps[-1]["recorded_at"].isoformat(), "ref": f"#{steps[-1]['position']}"}
+                "recorded_at": steps[-1]["recorded_at"].replace(tzinfo=UTC).isoformat(), "ref": f"#{steps[-1]['position']}"}
 
     # --- helpers ------------------------------------------------------------
 

@@ -1,77 +1,106 @@
-"""FastAPI application factory. Nothing is done at import time: the ledger is
-opened in the lifespan and closed with it."""
+"""FastAPI application factory. Nothing is done at import time: the ledger, the
+views and the token store are opened in the lifespan and closed with it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Any
 
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
-from adapters.ledger import Ledger
-from adapters.settings import get_settings
-from domain.authorities import UnknownAuthority
-from domain.errors import ConflictingPosting, DomainError, InvalidEvidence
+from adapters.ledger import Ledger, utc_now
+from adapters.settings import Settings, get_settings
+from adapters.tokens import TokenStore
+from adapters.views import Views
+from api import errors, schemas
+from api.routers import admin, assessments, events, health, history, published, views
 
-PROBLEM = "application/problem+json"
+DESCRIPTION = """Evidence ledger of Ofsted's children's services assessment (2009-2011).
+
+Integrations post evidence (`POST /v1/events`, the integration format of docs/events.md); inspectors,
+local authorities, the appeals panel and auditors read the profile, the proposal, the exceptions list,
+the diff and the history, each as at a business date (`as_at`) and as known at a transaction time
+(`known_at`). Every error is an RFC 9457 problem (`application/problem+json`).
+
+Authenticate with `Authorization: Bearer csa_…` (tokens: `csa tokens issue`). Who may read what, and the
+embargo on unpublished assessments, are in docs/adr/0007-authorisation-and-embargo.md; the ingest
+contract in docs/adr/0008-http-ingest.md and docs/api.md.
+"""
 
 
-def get_ledger(request: Request) -> Ledger:
-    return request.app.state.ledger
+def create_app(database_url: str | None = None, *, settings: Settings | None = None,
+               clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """The API over the store at `database_url` (default: the settings'). `clock` is the
+    ledger's recording clock (tests move it)."""
 
-
-LedgerDep = Annotated[Ledger, Depends(get_ledger)]
-
-
-def _problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
-                        status_code=status, media_type=PROBLEM)
-
-
-def create_app(database_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.ledger = Ledger(database_url or get_settings().database_url)
-        yield
-        app.state.ledger.close()
+        s = settings or get_settings()
+        ledger = Ledger(database_url or s.database_url, clock=clock or utc_now, projector_batch=s.projector_batch)
+        app.state.settings = s
+        app.state.ledger = ledger
+        app.state.views = Views(ledger)
+        app.state.tokens = TokenStore(ledger.engine, s.token_pepper)
+        try:
+            yield
+        finally:
+            ledger.close()
 
-    app = FastAPI(title="CSA Ledger", version="0.1.0", lifespan=lifespan,
-                  description="Evidence ledger of Ofsted's children's services assessment (2009-2011).")
-
-    @app.exception_handler(InvalidEvidence)
-    def _invalid(_: Request, e: InvalidEvidence) -> JSONResponse:
-        return _problem(422, "Invalid evidence", str(e),
-                        errors=[{"field": x.field, "value": x.value, "reason": x.reason, "line": x.line} for x in e.errors])
-
-    @app.exception_handler(ConflictingPosting)
-    def _conflict(_: Request, e: ConflictingPosting) -> JSONResponse:
-        return _problem(409, "Conflict", str(e), errors=[{"field": x.field, "value": x.value, "reason": x.reason} for x in e.errors])
-
-    @app.exception_handler(UnknownAuthority)
-    def _unknown_la(_: Request, e: UnknownAuthority) -> JSONResponse:
-        return _problem(404, "Unknown authority", str(e))
-
-    @app.exception_handler(DomainError)
-    def _refused(_: Request, e: DomainError) -> JSONResponse:
-        return _problem(422, "Refused", str(e))
-
-    @app.get("/v1/health/live", tags=["health"])
-    def live() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/v1/health/ready", tags=["health"])
-    def ready(ledger: LedgerDep) -> dict[str, Any]:
-        log, read = ledger.projector.log_position(), ledger.projector.position()
-        return {"status": "ok", "store": ledger.engine.dialect.name, "log_position": log,
-                "read_model_position": read, "projector_lag": log - read}
-
-    @app.get("/v1/authorities/{authority}/history", tags=["history"])
-    def authority_history(authority: str, ledger: LedgerDep,
-                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                          newest_first: bool = False) -> list[dict[str, Any]]:
-        la = ledger.authorities.resolve(authority).la_code
-        return ledger.history(la_code=la, limit=limit, newest_first=newest_first)
-
+    app = FastAPI(title="CSA Ledger", version="1.0.0", lifespan=lifespan, description=DESCRIPTION,
+                  docs_url="/docs", openapi_url="/openapi.json")
+    errors.install(app)
+    for module in (events, views, assessments, history, published, health, admin):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI, settings: Settings | None) -> dict[str, Any]:
+    """FastAPI's description plus what it cannot derive: the posting schemas from KINDS,
+    the two request bodies that use them, and the problem schema."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    s = getattr(app.state, "settings", None) or settings or get_settings()
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = doc.setdefault("components", {})
+    found = components.setdefault("schemas", {})
+    found.update(schemas.posting_components())
+    problem = schemas.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    found.update(problem.pop("$defs", {}))
+    found["Problem"] = problem
+    for name in ("HTTPValidationError", "ValidationError"):
+        found.pop(name, None)
+    components["requestBodies"] = {
+        "EventBatch": schemas.events_request_body(s.max_batch_events, s.max_batch_bytes),
+        "AssessmentStep": schemas.step_request_body(),
+    }
+    _examples_in_media_types(doc)
+    app.openapi_schema = doc
+    return doc
+
+
+def _examples_in_media_types(doc: dict[str, Any]) -> None:
+    """Give every request and response media type an example, from its schema's own examples."""
+    found = doc["components"]["schemas"]
+
+    def example_of(schema: dict[str, Any]) -> Any:
+        if "$ref" in schema:
+            schema = found[schema["$ref"].rsplit("/", 1)[1]]
+        if schema.get("examples"):
+            return schema["examples"][0]
+        if schema.get("type") == "array" and (item := example_of(schema.get("items", {}))) is not None:
+            return [item]
+        return None
+
+    for operations in doc["paths"].values():
+        for op in operations.values():
+            bodies = [op.get("requestBody", {})] + list(op.get("responses", {}).values())
+            for body in bodies:
+                for media in body.get("content", {}).values():
+                    if "example" not in media and "examples" not in media:
+                        ex = example_of(media.get("schema", {}))
+                        if ex is not None:
+                            media["example"] = ex

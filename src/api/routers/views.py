@@ -1,0 +1,49 @@
+"""The performance profile of an authority and the national table."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api import policy
+from api.deps import (
+    AsAt,
+    AuthorityPath,
+    KnownAt,
+    LedgerDep,
+    PrincipalDep,
+    ViewsDep,
+    YearPath,
+    YearQuery,
+)
+from api.readmodel import appealed_authorities
+from api.schemas import NationalView, ProfileView, problems
+
+router = APIRouter(prefix="/v1", tags=["views"])
+
+
+@router.get("/authorities/{authority}/profile", response_model=ProfileView,
+            responses=problems(401, 403, 404, 422, 503), summary="An authority's performance profile")
+def profile(authority: AuthorityPath, principal: PrincipalDep, ledger: LedgerDep, views: ViewsDep,
+            year: YearQuery = 2011,
+            layer: Annotated[int, Query(ge=1, le=4, description="1 summary; 2 outcome judgements; 3 history by "
+                                        "year; 4 providers")] = 1,
+            as_at: AsAt = None, known_at: KnownAt = None) -> Any:
+    """Layers 1-4 of the profile (¶13-16, Annex A-B) as at `as_at`, as known at `known_at`. Inspector,
+    auditor; a local authority its own; the appeals panel an authority under appeal. Published layer-1
+    profiles are public: /v1/published/authorities/{authority}/profile."""
+    policy.require_role(principal, policy.INSPECTOR, policy.AUDITOR, policy.APPEALS_PANEL, policy.LOCAL_AUTHORITY)
+    la = ledger.authorities.resolve(authority).la_code
+    policy.read_authority(principal, la, appealed_authorities(ledger.engine))
+    return views.profile(la, year=year, as_at=as_at, known_at=known_at, layer=layer)
+
+
+@router.get("/national/{year}", response_model=NationalView, responses=problems(401, 403, 404, 422, 503),
+            summary="Every authority's proposal and the national counts")
+def national(year: YearPath, principal: PrincipalDep, views: ViewsDep, as_at: AsAt = None,
+             known_at: KnownAt = None) -> Any:
+    """All 152 proposals as at `as_at`, as known at `known_at` (cf. Table 9). Embargoed: inspector and
+    auditor only."""
+    policy.read_national(principal)
+    return views.national(year, as_at=as_at, known_at=known_at)

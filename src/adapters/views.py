@@ -9,7 +9,7 @@ then pure rule code for what counts on the business date (domain.rules).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -60,8 +60,10 @@ class Views:
     def _evidence(self, la_code: str, year: int, known_at: datetime) -> AuthorityEvidence:
         return authority_evidence(self.ledger.engine, la_code, known_at, year=year)
 
-    def _assess(self, la_code: str, fw: FrameworkSettings, pt: Point):
+    def _assess(self, la_code: str, fw: FrameworkSettings, pt: Point, inspector_notes: bool = True):
         ev = self._evidence(la_code, fw.year, pt.known_at)
+        if not inspector_notes:
+            ev = replace(ev, inspector_notes=())
         cutoff = decide_cutoff(ev, fw, pt.as_at)
         profile = build_profile_from(cutoff, fw, la_code)
         return cutoff, profile, propose_grade_from(cutoff, profile, fw)
@@ -76,12 +78,14 @@ class Views:
     # --- views --------------------------------------------------------------
 
     def profile(self, authority: str, *, year: int = 2011, as_at: date | None = None,
-                known_at: datetime | None = None, layer: int = 1) -> dict[str, Any]:
+                known_at: datetime | None = None, layer: int = 1, inspector_notes: bool = True) -> dict[str, Any]:
+        """`inspector_notes=False` leaves out the year's recorded inspector notes (cut-off
+        exclusions): the profile as it stands before the assessment's own judgements."""
         if layer not in LAYERS:
             raise ValueError(f"layer={layer}: must be 1, 2, 3 or 4")
         la_code, fw = self.la(authority), framework_for(year)
         pt = self.point(year, as_at, known_at)
-        _, profile, _ = self._assess(la_code, fw, pt)
+        _, profile, _ = self._assess(la_code, fw, pt, inspector_notes=inspector_notes)
         full = profile.to_dict()
         body = {"layer1": full["layer1"], "block_b": full["block_b"], "block_c": full["block_c"]}
         if layer >= 2:

@@ -14,10 +14,10 @@ Two statuses for a refusal:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from adapters.tokens import Principal
 from api.errors import Problem, forbidden, not_found, unauthorised
+from domain.assessment_state import AssessmentState
 
 INTEGRATION, INSPECTOR, LOCAL_AUTHORITY = "integration", "inspector", "local_authority"
 APPEALS_PANEL, AUDITOR, ADMIN, ANONYMOUS = "appeals_panel", "auditor", "admin", "anonymous"
@@ -30,23 +30,6 @@ INSPECTOR_STEPS = frozenset({"assessment_proposed", "inspector_judgement_applied
 AUTHORITY_STEPS = frozenset({"factual_accuracy_query_raised", "appeal_lodged"})
 PANEL_STEPS = frozenset({"evaluator_assigned", "appeal_decided"})
 STEPS_BY_ROLE = {INSPECTOR: INSPECTOR_STEPS, LOCAL_AUTHORITY: AUTHORITY_STEPS, APPEALS_PANEL: PANEL_STEPS}
-
-
-@dataclass(frozen=True)
-class AssessmentState:
-    """What the embargo depends on, from the steps recorded so far (as known now)."""
-
-    la_code: str
-    year: int
-    draft_sent: bool = False
-    under_appeal: bool = False
-    published: bool = False
-
-    @classmethod
-    def of(cls, la_code: str, year: int, step_kinds: Iterable[str]) -> AssessmentState:
-        kinds = set(step_kinds)
-        return cls(la_code, year, "draft_letter_sent" in kinds, "appeal_lodged" in kinds,
-                   "assessment_published" in kinds)
 
 
 def _embargoed(a: AssessmentState) -> Problem:
@@ -131,3 +114,9 @@ def visible_step_years(p: Principal, la_code: str, states: Iterable[AssessmentSt
             continue
         years.add(a.year)
     return years
+
+
+def sees_inspector_notes(p: Principal, a: AssessmentState) -> bool:
+    """Whether a profile may reflect the inspectors' recorded notes (cut-off exclusions) of that year:
+    everyone who may read the profile, except an authority before its draft letter is sent."""
+    return p.role != LOCAL_AUTHORITY or a.draft_sent or a.published

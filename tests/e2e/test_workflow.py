@@ -160,3 +160,27 @@ def test_operations(seeded) -> None:
     rebuilt = c.post("/v1/admin/rebuild", headers=admin).json()
     assert rebuilt["position"] == seeded.ledger.projector.log_position()
     assert c.get("/v1/admin/verify", headers=admin).json()["identical"] is True
+
+
+def test_an_authority_profile_does_not_reflect_embargoed_exclusions_before_its_draft(api) -> None:
+    """ADR 0007: an inspector's cut-off exclusion is part of the embargoed assessment."""
+    c, h, clock = api.client, api.as_, api.clock
+    home = [{"type": "provider_registered", "client_id": "reg-H9", "urn": "H9", "la_code": PRE_DRAFT,
+             "group": "pv_childrens_homes"},
+            {"type": "provider_inspection", "client_id": "insp-H9", "urn": "H9", "occurred_on": "2011-08-16",
+             "overall_effectiveness": "inadequate"}]  # unpublished: admitted by exception 2 (¶28)
+    assert c.post("/v1/events", json={"events": home}, headers=h("integration")).status_code == 200
+    clock.set(datetime(2011, 9, 12, 9, tzinfo=UTC))
+    excluded = step("cutoff_exclusion", "excl-H9", PRE_DRAFT, target="insp-H9")
+    assert c.post(STEPS, json=body_of(excluded), headers=h("inspector")).status_code == 200
+
+    def homes(who: str) -> int:
+        r = c.get(f"/v1/authorities/{PRE_DRAFT}/profile", headers=h(who))
+        assert r.status_code == 200, r.text
+        return next(g for g in r.json()["layer1"]["groups"] if g["code"] == "pv_childrens_homes")["number_inspected"]
+
+    assert homes("inspector") == 0  # the exclusion applies
+    assert homes("la_pre_draft") == 1  # the authority cannot see the effect of the embargoed exclusion
+    draft = step("draft_letter_sent", "draft-excl", PRE_DRAFT)
+    assert c.post(STEPS, json=body_of(draft), headers=h("inspector")).status_code == 200
+    assert homes("la_pre_draft") == 0

@@ -24,7 +24,6 @@ from api.deps import (
     parse_known_at,
 )
 from api.errors import Problem
-from api.readmodel import assessment_state, history_page
 from api.routers.history import page_of
 from api.schemas import (
     DiffView,
@@ -37,6 +36,7 @@ from api.schemas import (
     step_kinds,
 )
 from domain.errors import FieldError, InvalidEvidence
+from projections.assessments import assessment_state, history_page
 
 router = APIRouter(prefix="/v1/authorities/{authority}/assessments/{year}", tags=["assessments"])
 READ_PROBLEMS = problems(401, 403, 404, 422, 503)

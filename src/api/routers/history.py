@@ -9,14 +9,14 @@ from fastapi import APIRouter, Path
 from api import policy
 from api.deps import AuthorityPath, Cursor, FreshDep, LedgerDep, Limit, Order, PrincipalDep
 from api.errors import not_found
-from api.readmodel import HistoryPage as Page
-from api.readmodel import (
+from api.schemas import HistoryEvent, HistoryPage, problems
+from projections.assessments import HistoryPage as Page
+from projections.assessments import (
     appealed_authorities,
     assessment_states,
     history_page,
     provider_authorities,
 )
-from api.schemas import HistoryEvent, HistoryPage, problems
 
 router = APIRouter(prefix="/v1", tags=["history"])
 READERS = (policy.INSPECTOR, policy.AUDITOR, policy.APPEALS_PANEL, policy.LOCAL_AUTHORITY)

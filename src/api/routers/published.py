@@ -9,9 +9,9 @@ from fastapi import APIRouter
 
 from api.deps import AuthorityPath, LedgerDep, PrincipalDep, ViewsDep, YearPath, YearQuery
 from api.errors import not_found
-from api.readmodel import publications
 from api.schemas import ProfileView, PublishedGrade, PublishedGrades, problems
 from domain.vocabulary import AssessmentGrade
+from projections.assessments import publications
 
 router = APIRouter(prefix="/v1/published", tags=["published"])
 

@@ -17,8 +17,8 @@ from api.deps import (
     YearPath,
     YearQuery,
 )
-from api.readmodel import appealed_authorities
 from api.schemas import NationalView, ProfileView, problems
+from projections.assessments import appealed_authorities, assessment_state
 
 router = APIRouter(prefix="/v1", tags=["views"])
 
@@ -36,7 +36,10 @@ def profile(authority: AuthorityPath, principal: PrincipalDep, ledger: LedgerDep
     policy.require_role(principal, policy.INSPECTOR, policy.AUDITOR, policy.APPEALS_PANEL, policy.LOCAL_AUTHORITY)
     la = ledger.authorities.resolve(authority).la_code
     policy.read_authority(principal, la, appealed_authorities(ledger.engine))
-    return views.profile(la, year=year, as_at=as_at, known_at=known_at, layer=layer)
+    # An inspector's cut-off exclusions are part of the embargoed assessment: an authority's own
+    # profile leaves them out until its draft letter has been sent (ADR 0007).
+    notes = policy.sees_inspector_notes(principal, assessment_state(ledger.engine, la, year))
+    return views.profile(la, year=year, as_at=as_at, known_at=known_at, layer=layer, inspector_notes=notes)
 
 
 @router.get("/national/{year}", response_model=NationalView, responses=problems(401, 403, 404, 422, 503),

@@ -1,8 +1,7 @@
 """Read-model queries the API needs beyond `Ledger` and `Views`: a keyset page
 of the event history, the embargo state of assessments and the published grades.
 
-These read the `rm_event_log` table only. They belong with the other as-at
-queries in `projections.queries`; they live here until that module takes them.
+These read the `rm_event_log` table only.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from api.policy import AssessmentState
+from domain.assessment_state import AssessmentState
 from projections.tables import event_log
 
 PUBLISHED = "assessment_published"

@@ -10,7 +10,7 @@ import getpass
 import json
 import sys
 import tempfile
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from adapters.cli_tokens import tokens_app
 from adapters.settings import get_settings
 from domain.authorities import UnknownAuthority
 from domain.errors import ConflictingPosting, DomainError, FieldError, InvalidEvidence
+from domain.points import known_at_from_text
 from domain.postings import KINDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -279,12 +280,9 @@ def parse_known_at(value: str | None, field: str = "--known-at") -> datetime | N
     if value is None:
         return None
     try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
-        ts = datetime.fromisoformat(value)
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-    except ValueError:
-        _fail([FieldError(field, value, "not an ISO timestamp (e.g. 2011-09-30T17:00:00) or date")], "Invalid", EXIT_INVALID)
+        return known_at_from_text(value)
+    except ValueError as e:
+        _fail([FieldError(field, value, str(e))], "Invalid", EXIT_INVALID)
 
 
 def _views():

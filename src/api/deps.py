@@ -5,7 +5,7 @@ points of view. Routers declare these and stay thin."""
 from __future__ import annotations
 
 import time as _time
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -17,6 +17,7 @@ from adapters.tokens import ANONYMOUS, Principal, TokenStore
 from adapters.views import Views
 from api.errors import Problem, invalid_parameter, unauthorised
 from domain.framework import framework_for
+from domain.points import known_at_from_text
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -113,12 +114,9 @@ def parse_known_at(value: str | None, name: str = "known_at") -> datetime | None
     if value is None:
         return None
     try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise invalid_parameter(name, value, "not an ISO timestamp (e.g. 2011-09-30T17:00:00Z) or a date (YYYY-MM-DD)") from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+        return known_at_from_text(value)
+    except ValueError as e:
+        raise invalid_parameter(name, value, str(e)) from None
 
 
 def known_at_param(known_at: Annotated[str | None, Query(description=KNOWN_AT_DOC, max_length=40,

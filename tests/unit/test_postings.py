@@ -310,3 +310,17 @@ def test_a_follow_up_names_exactly_one_of_target_or_urn(type_):
 def test_correction_changes_must_be_an_object():
     e = only_error(raw("correction", changes=["overall_effectiveness", "good"]))
     assert e.field == "changes" and "object" in e.reason
+
+
+def test_known_at_text_means_end_of_day_for_a_date_and_utc_for_a_naive_timestamp():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from domain.points import known_at_from_text
+
+    assert known_at_from_text("2011-09-30") == datetime(2011, 9, 30, 23, 59, 59, 999999, tzinfo=UTC)
+    assert known_at_from_text("2011-09-30T17:00:00") == datetime(2011, 9, 30, 17, tzinfo=UTC)
+    assert known_at_from_text("2011-09-30T17:00:00+01:00") == datetime(2011, 9, 30, 16, tzinfo=UTC)
+    with pytest.raises(ValueError, match="not an ISO timestamp"):
+        known_at_from_text("30/09/2011")

@@ -99,8 +99,11 @@ def exceptions(view: dict[str, Any], console: Console) -> None:
     for e in view["exceptions"]:
         refs = e.get("ref") or " ".join(e.get("refs", []))
         counts = e.get("counts", e.get("in_layer_one"))
+        reason = e["reason"]
+        if e.get("grade_recorded_as"):
+            reason += f"; no children on roll: compliance check recorded as {e['grade_recorded_as']} (¶19)"
         t.add_row(refs, e.get("kind", "provider"), e.get("urn") or "", e.get("occurred_on") or "", e.get("published_on") or "",
-                  "admitted" if counts else "excluded", e["rule_id"], e["paragraph"], e["reason"])
+                  "admitted" if counts else "excluded", e["rule_id"], e["paragraph"], reason)
     console.print(t)
 
 

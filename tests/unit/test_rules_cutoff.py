@@ -387,3 +387,21 @@ def test_evidence_after_as_at_is_not_listed_as_a_cutoff_exclusion():
     listed = {d.ref for d in decide_cutoff(ev, framework_for(2011), date(2011, 9, 30)).exceptions_list
               if hasattr(d, "ref")}
     assert listed == {"#8"}
+
+
+def test_the_exceptions_list_shows_counted_compliance_checks_recorded_under_paragraph_19():
+    from datetime import date
+
+    from domain.framework import framework_for
+    from domain.rules.cutoff import decide_cutoff
+    from domain.rules.facts import AuthorityEvidence, ProviderFact, ProviderInspectionFact
+    from domain.vocabulary import Grade
+
+    provider = ProviderFact("EY1", "886", "childminders", no_children_on_roll_from=date(2009, 9, 1))
+    check = ProviderInspectionFact("#5", "EY1", date(2011, 2, 22), date(2011, 3, 1), Grade.INADEQUATE,
+                                   compliance_check=True)
+    ordinary = ProviderInspectionFact("#6", "EY2", date(2011, 2, 22), date(2011, 3, 1), Grade.GOOD)
+    ev = AuthorityEvidence("886", providers=(provider, ProviderFact("EY2", "886", "childminders")),
+                           provider_inspections=(check, ordinary))
+    listed = decide_cutoff(ev, framework_for(2011), date(2011, 11, 8)).exceptions_list
+    assert [(d.ref, d.counts, d.grade_recorded_as) for d in listed] == [("#5", True, Grade.INADEQUATE)]

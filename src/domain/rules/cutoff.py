@@ -111,11 +111,15 @@ class CutoffResult:
     def exceptions_list(self) -> tuple[CutoffDecision | ProviderDecision, ...]:
         """Every item admitted under an exception and every item the cut-off excluded.
 
-        Evidence that had not yet happened on `as_at` is not a cut-off exclusion:
-        it is simply in the view's future, and is left out of the list."""
+        Also listed: compliance checks of providers with no children on roll that
+        count, recorded as satisfactory or inadequate (¶19), and restructured
+        provision counted through its predecessor (¶20). Evidence that had not yet
+        happened on `as_at` is not a cut-off exclusion: it is simply in the view's
+        future, and is left out of the list."""
         items: list[CutoffDecision | ProviderDecision] = [
             d for d in self.decisions
             if d.exception or (not d.counts and d.rule_id != NOT_YET_OCCURRED)
+            or (d.counts and d.grade_recorded_as is not None)  # ¶19: no children on roll
         ]
         items += [p for p in self.provider_decisions if p.exception]
         return tuple(items)

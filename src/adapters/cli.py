@@ -388,6 +388,23 @@ def national(year: Year = 2011, as_at: AsAt = None, known_at: KnownAt = None,
     _guard(run)
 
 
+@app.command()
+def generate(
+    scale: Annotated[str, typer.Option(help="small (3 authorities) | medium (20) | national (all 152, > 1 M postings)")] = "small",
+    out: Annotated[Path, typer.Option("--out", dir_okay=False, help="where to write the JSON Lines")] = Path("var/generated.jsonl"),
+    seed: Annotated[int, typer.Option(help="the same seed writes the same bytes")] = 2011,
+) -> None:
+    """Write a deterministic synthetic dataset in the integration format (docs/performance.md)."""
+    from adapters.generate import SCALES
+    from adapters.generate import generate as generate_dataset
+
+    if scale not in SCALES:
+        _fail([FieldError("--scale", scale, "must be one of " + ", ".join(SCALES))], "Invalid", EXIT_INVALID)
+    with tqdm(desc=f"generating {scale}", unit=" lines", disable=None, file=sys.stderr) as bar:
+        summary = generate_dataset(scale, out, seed=seed, progress=bar.update)
+    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "by_type"}, indent=1))
+
+
 def main() -> None:
     app()
 

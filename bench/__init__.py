@@ -1,0 +1,1 @@
+"""Performance harness of CSA Ledger (`python -m bench.run`); figures in docs/performance.md."""

@@ -1,0 +1,205 @@
+"""Measurements, each run in a child process of its own (`python -m bench.tasks TASK JSON`)
+so that one store's work, memory and caches do not colour another's. The child prints
+one line `BENCH-RESULT {json}`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import resource
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+RESULT = "BENCH-RESULT "
+
+
+def rss_kb() -> int:
+    """Peak resident set size of this process so far (kB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def current_rss_kb() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return rss_kb()
+
+
+# --- (1) bulk import ------------------------------------------------------------
+
+
+def task_import(url: str, path: str, chunk: int = 2000) -> dict[str, Any]:
+    from adapters.ledger import Ledger
+
+    ledger = Ledger(url)
+    before = current_rss_kb()
+    t = time.perf_counter()
+    if importlib.util.find_spec("adapters.importers") is not None:
+        from adapters.importers import import_file
+
+        report = import_file(ledger, Path(path), fmt="jsonl", actor="bench")
+        lines, how = report.rows, "adapters.importers.import_file"
+    else:  # before the importer existed: Ledger.record in chunks
+        lines, batch = 0, []
+        with open(path, encoding="utf-8") as fh:
+            for text in fh:
+                batch.append(json.loads(text))
+                if len(batch) >= chunk:
+                    ledger.record(batch)
+                    lines, batch = lines + len(batch), []
+        if batch:
+            ledger.record(batch)
+            lines += len(batch)
+        how = f"Ledger.record in chunks of {chunk}"
+    seconds = time.perf_counter() - t
+    events = ledger.projector.log_position()
+    ledger.close()
+    return {"seconds": seconds, "lines": lines, "events": events, "how": how,
+            "rss_before_kb": before, "rss_peak_kb": rss_kb()}
+
+
+def task_save_baseline(url: str, path: str, limit: int, batch: int = 10000, repeats: int = 1) -> dict[str, Any]:
+    """The library's own batched Application.save of the same postings (one plain
+    Aggregate created per line, its event carrying the line's fields), in a fresh store."""
+    from eventsourcing.application import Application
+    from eventsourcing.domain import Aggregate
+
+    from adapters.eventstore import persistence_env
+    from bench.stores import drop_store, new_store
+
+    class Posted(Aggregate):
+        def __init__(self, state: dict[str, Any]) -> None:
+            self.state = state
+
+    class Baseline(Application):
+        name = "BenchBaseline"
+
+    raws = []
+    with open(path, encoding="utf-8") as fh:
+        for text in fh:
+            raws.append(json.loads(text))
+            if len(raws) >= limit:
+                break
+    times = []
+    kind = "sqlite" if url.startswith("sqlite") else "postgres"
+    workdir = Path(url.removeprefix("sqlite:///")).parent if kind == "sqlite" else Path(".")
+    for _ in range(repeats):
+        store = new_store(kind, workdir, "baseline")
+        app = Baseline(env=persistence_env(store))
+        t = time.perf_counter()
+        for i in range(0, len(raws), batch):
+            app.save(*[Posted(state=r) for r in raws[i:i + batch]])
+        times.append(time.perf_counter() - t)
+        app.close()
+        drop_store(store)
+    return {"events": len(raws), "seconds": statistics.median(times), "runs": times, "batch": batch}
+
+
+# --- (2) projection rebuild ------------------------------------------------------------
+
+
+def task_rebuild(url: str, repeats: int = 1) -> dict[str, Any]:
+    from adapters.ledger import Ledger
+
+    ledger = Ledger(url)
+    times, events = [], 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        events = ledger.rebuild()
+        times.append(time.perf_counter() - t)
+    ledger.close()
+    return {"events": events, "seconds": statistics.median(times), "runs": times}
+
+
+def task_read_decode(url: str, repeats: int = 3, page: int = 10000, decode: bool = True) -> dict[str, Any]:
+    """Merely reading (and decoding) the whole log: recorder.select_notifications + mapper.to_domain_event."""
+    from adapters.eventstore import make_application
+
+    app = make_application(url)
+    times, n = [], 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        n, start = 0, 1
+        while True:
+            notes = app.recorder.select_notifications(start, page)
+            if not notes:
+                break
+            if decode:
+                for note in notes:
+                    app.mapper.to_domain_event(note)
+            n += len(notes)
+            start = notes[-1].id + 1
+        times.append(time.perf_counter() - t)
+    app.close()
+    return {"events": n, "seconds": statistics.median(times), "runs": times}
+
+
+# --- (3)-(4) as-at views ------------------------------------------------------------------
+
+
+def task_views(url: str, la_code: str, repeats: int = 5, national_repeats: int = 3) -> dict[str, Any]:
+    """Latency of Views(ledger).profile / .proposal / .national, when adapters.views exists."""
+    if importlib.util.find_spec("adapters.views") is None:
+        return {"available": False, "reason": "not yet available (no adapters.views)"}
+    from adapters import views as views_module
+    from adapters.ledger import Ledger
+
+    if not hasattr(views_module, "Views"):
+        return {"available": False, "reason": "not yet available (adapters.views has no Views)"}
+    ledger = Ledger(url)
+    views = views_module.Views(ledger)
+    values = {"la_code": la_code, "authority": la_code, "la": la_code, "year": 2011, "as_at": date(2011, 8, 31)}
+    out: dict[str, Any] = {"available": True}
+    for name in ("profile", "proposal", "national"):
+        fn = getattr(views, name, None)
+        if fn is None:
+            out[name] = {"error": "no such method"}
+            continue
+        try:
+            kwargs = _arguments(fn, values)
+            n = national_repeats if name == "national" else repeats
+            if name != "national":
+                fn(**kwargs)  # warm-up (the national table is long enough to need none)
+            times = []
+            for _ in range(n):
+                t = time.perf_counter()
+                fn(**kwargs)
+                times.append(time.perf_counter() - t)
+            out[name] = {"seconds": statistics.median(times), "runs": times, "args": {k: str(v) for k, v in kwargs.items()}}
+        except Exception as e:  # noqa: BLE001 - a hook: report, never fail the run
+            out[name] = {"error": f"{type(e).__name__}: {e}"[:200]}
+    ledger.close()
+    return out
+
+
+def _arguments(fn: Any, values: dict[str, Any]) -> dict[str, Any]:
+    kwargs = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.name in values:
+            kwargs[p.name] = values[p.name]
+        elif p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TypeError(f"does not know what to pass for parameter {p.name!r}")
+    return kwargs
+
+
+TASKS = {"import": task_import, "save_baseline": task_save_baseline, "rebuild": task_rebuild,
+         "read_decode": task_read_decode, "views": task_views}
+
+
+def main(argv: list[str]) -> None:
+    name, args = argv[0], json.loads(argv[1])
+    result = TASKS[name](**args)
+    print(RESULT + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

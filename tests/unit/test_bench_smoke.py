@@ -1,0 +1,26 @@
+"""A tiny run of the performance harness: small scale, SQLite only, a few seconds."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def test_harness_prints_its_table(tmp_path):
+    from bench.run import main
+
+    out = io.StringIO()
+    rows = main(["--scale", "small", "--stores", "sqlite", "--repeat", "1", "--only", "1,2,5,6",
+                 "--baseline-lines", "500", "--workdir", str(tmp_path)], out=out)
+    text = out.getvalue()
+    assert "| #" in text and "| measure" in text
+    measures = {(r.no, r.store) for r in rows}
+    assert {("1", "sqlite"), ("2", "sqlite"), ("6", "sqlite"), ("5", "-")} <= measures
+    imp = next(r for r in rows if r.no == "1")
+    assert "ev/s" in imp.result and imp.ratio != "-", imp
+    assert not list(tmp_path.glob("bench-*.sqlite")), "the harness drops its stores"

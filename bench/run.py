@@ -5,7 +5,7 @@
    the eventsourcing library's own batched Application.save of the same postings;
 2. projection rebuild, beside merely reading and decoding the same log;
 3-4. as-at profile and proposal latency, national table (hooks on adapters.views);
-5. HTTP load (not yet);
+5. HTTP load: a separate command, `python -m bench.http_load` (it needs a server);
 6. peak RSS of the process after the import.
 
 Every measurement runs in a child process on a fresh store; small measurements are
@@ -115,7 +115,8 @@ class Harness:
         for store in stores:
             self.store(store, data)
         if self.wants(5):
-            self.add(Row("5", "HTTP load", "-", "not yet (no HTTP read endpoints to load)"))
+            self.add(Row("5", "HTTP load", "-", "separate: python -m bench.http_load --database-url URL "
+                         "(two workers, load from wrk on loopback; see docs/performance.md)"))
         self.table()
         return self.rows
 

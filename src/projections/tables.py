@@ -48,12 +48,13 @@ evidence = Table(
     Column("closed_by", String(40)),
     Column("withdrawn", Boolean, nullable=False, default=False),
 )
-Index("ix_rm_evidence_la_kind", evidence.c.la_code, evidence.c.kind, evidence.c.recorded_from)
-Index("ix_rm_evidence_urn", evidence.c.urn, evidence.c.kind)
+ix_evidence_la_kind = Index("ix_rm_evidence_la_kind", evidence.c.la_code, evidence.c.kind, evidence.c.recorded_from)
+ix_evidence_urn = Index("ix_rm_evidence_urn", evidence.c.urn, evidence.c.kind)
 
 event_log = Table(
     "rm_event_log", metadata,
-    Column("position", BigInteger, primary_key=True),
+    # INTEGER on SQLite makes the position the table's rowid (no separate key index).
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("aggregate_id", String(36), nullable=False),
     Column("version", Integer, nullable=False),
     Column("event", String(60), nullable=False),
@@ -66,9 +67,9 @@ event_log = Table(
     Column("recorded_at", DateTime, nullable=False),
     Column("details", JSON, nullable=False),
 )
-Index("ix_rm_event_log_la", event_log.c.la_code, event_log.c.position)
-Index("ix_rm_event_log_urn", event_log.c.urn, event_log.c.position)
-Index("ix_rm_event_log_agg", event_log.c.aggregate_id, event_log.c.version)
+ix_event_log_la = Index("ix_rm_event_log_la", event_log.c.la_code, event_log.c.position)
+ix_event_log_urn = Index("ix_rm_event_log_urn", event_log.c.urn, event_log.c.position)
+ix_event_log_agg = Index("ix_rm_event_log_agg", event_log.c.aggregate_id, event_log.c.version)
 
 projector_position = Table(
     "rm_projector_position", metadata,
@@ -77,3 +78,8 @@ projector_position = Table(
 )
 
 READ_MODEL_TABLES = (evidence, event_log)
+
+# The secondary indexes: the projector drops them while it builds a large read
+# model from empty and creates them once at the end (the queries only need them
+# to be fast, never to be right).
+BULK_INDEXES = (ix_evidence_la_kind, ix_evidence_urn, ix_event_log_la, ix_event_log_urn, ix_event_log_agg)

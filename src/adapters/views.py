@@ -8,7 +8,9 @@ then pure rule code for what counts on the business date (domain.rules).
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -47,8 +49,29 @@ class Point:
 
 
 class Views:
-    def __init__(self, ledger: Ledger):
+    """`cache_entries`: answers kept per process, keyed by everything they depend on
+    (authority, year, as_at, the known_at asked for — or "now" — and the read
+    model's log position), so a repeated question is answered without recomputing
+    and a new event simply makes new keys (ADR 0009)."""
+
+    def __init__(self, ledger: Ledger, cache_entries: int = 512):
         self.ledger = ledger
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._cache_entries = cache_entries
+        self._lock = threading.Lock()
+
+    def _memo(self, key: tuple, known_at: datetime | None, compute: Callable[[], Any]) -> Any:
+        key = (*key, "now" if known_at is None else naive_utc(known_at).isoformat(), self.ledger.projector.position())
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = compute()
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > self._cache_entries:
+                self._cache.popitem(last=False)
+        return value
 
     # --- points -------------------------------------------------------------
 
@@ -85,32 +108,42 @@ class Views:
             raise ValueError(f"layer={layer}: must be 1, 2, 3 or 4")
         la_code, fw = self.la(authority), framework_for(year)
         pt = self.point(year, as_at, known_at)
-        _, profile, _ = self._assess(la_code, fw, pt, inspector_notes=inspector_notes)
-        full = profile.to_dict()
-        body = {"layer1": full["layer1"], "block_b": full["block_b"], "block_c": full["block_c"]}
-        if layer >= 2:
-            body[f"layer{layer}"] = full[f"layer{layer}"]
+
+        def compute() -> dict[str, Any]:
+            _, profile, _ = self._assess(la_code, fw, pt, inspector_notes=inspector_notes)
+            full = profile.to_dict(layers=(layer,))
+            return {k: full[k] for k in ("layer1", "block_b", "block_c", f"layer{layer}") if k in full}
+
+        body = self._memo(("profile", la_code, year, pt.as_at, layer, inspector_notes), known_at, compute)
         return {**self._header(la_code, pt, year=year, layer=layer), **body}
 
     def proposal(self, authority: str, year: int, *, as_at: date | None = None,
                  known_at: datetime | None = None) -> dict[str, Any]:
         la_code, fw = self.la(authority), framework_for(year)
         pt = self.point(year, as_at, known_at)
-        _, _, proposal = self._assess(la_code, fw, pt)
-        return {**self._header(la_code, pt, year=year), **proposal.to_dict(),
+        body = self._memo(("proposal", la_code, year, pt.as_at), known_at,
+                          lambda: self._assess(la_code, fw, pt)[2].to_dict())
+        return {**self._header(la_code, pt, year=year), **body,
                 "inspector_judgement": self.inspector_judgement(la_code, year, pt.known_at)}
 
     def exceptions(self, authority: str, year: int, *, as_at: date | None = None,
                    known_at: datetime | None = None) -> dict[str, Any]:
         la_code, fw = self.la(authority), framework_for(year)
         pt = self.point(year, as_at, known_at)
-        cutoff, _, _ = self._assess(la_code, fw, pt)
-        return {**self._header(la_code, pt, year=year),
-                "exceptions": [e.to_dict() for e in cutoff.exceptions_list]}
+        listed = self._memo(("exceptions", la_code, year, pt.as_at), known_at,
+                            lambda: [e.to_dict() for e in self._assess(la_code, fw, pt)[0].exceptions_list])
+        return {**self._header(la_code, pt, year=year), "exceptions": listed}
 
     def national(self, year: int, *, as_at: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
         fw = framework_for(year)
         pt = self.point(year, as_at, known_at)
+        rows = self._memo(("national", year, pt.as_at), known_at, lambda: self._national_rows(fw, pt))
+        counts = Counter(r["proposal_label"] for r in rows)
+        labels = [g.label for g in sorted(AssessmentGrade, reverse=True)] + [NO_EVIDENCE]
+        return {"year": year, **pt.to_dict(), "authorities": rows,
+                "counts": {label: counts.get(label, 0) for label in labels}, "total": len(rows)}
+
+    def _national_rows(self, fw: FrameworkSettings, pt: Point) -> list[dict[str, Any]]:
         rows = []
         for a in self.ledger.authorities.all:
             cutoff, profile, p = self._assess(a.la_code, fw, pt)
@@ -125,10 +158,7 @@ class Views:
                          "block_c": None if p.block_c is None else p.block_c.value,
                          "proposal": p.grade.value, "proposal_label": p.grade.label,
                          "considerations": len(p.considerations)})
-        counts = Counter(r["proposal_label"] for r in rows)
-        labels = [g.label for g in sorted(AssessmentGrade, reverse=True)] + [NO_EVIDENCE]
-        return {"year": year, **pt.to_dict(), "authorities": rows,
-                "counts": {label: counts.get(label, 0) for label in labels}, "total": len(rows)}
+        return rows
 
     def diff(self, authority: str, year: int, start: Point, end: Point) -> dict[str, Any]:
         """What changed between two points: evidence, figures and bands, and the proposal."""

@@ -11,11 +11,12 @@ used: the same number `csa history` prints.
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, or_, select, text
 
 from domain.rules.facts import (
     AuthorityEvidence,
@@ -48,6 +49,33 @@ def known_at_clause(known_at: datetime):
     return and_(evidence.c.recorded_from <= k, or_(evidence.c.recorded_to.is_(None), evidence.c.recorded_to > k))
 
 
+# Rows known at :k (the same condition as known_at_clause, for hand-written SQL).
+_KNOWN = "recorded_from <= :k AND (recorded_to IS NULL OR recorded_to > :k)"
+_COLUMNS = ("kind", "la_code", "urn", "group_code", "occurred_on", "published_on", "data", "position")
+
+
+def _ts_param(conn: Any, ts: datetime) -> Any:
+    """A transaction time as the store compares it: SQLite keeps SQLAlchemy's text form."""
+    k = naive_utc(ts)
+    return k.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else k
+
+
+def _day(v: Any) -> date | None:
+    return v if v is None or isinstance(v, date) else date.fromisoformat(v)
+
+
+def _rows(conn: Any, where: str, la_code: str, k: Any) -> list[dict[str, Any]]:
+    """Evidence rows known at `k`, read without per-column type processing (the hot
+    path of every view: thousands of rows per authority)."""
+    sql = text(f"SELECT {', '.join(_COLUMNS)} FROM {evidence.name} WHERE {where} AND {_KNOWN}")
+    out = []
+    for kind, la, urn, group, occ, pub, data, position in conn.execute(sql, {"la": la_code, "k": k}):
+        out.append({"kind": kind, "la_code": la, "urn": urn, "group_code": group, "occurred_on": _day(occ),
+                    "published_on": _day(pub), "data": json.loads(data) if isinstance(data, str) else data,
+                    "position": position})
+    return out
+
+
 def _grade(v: str | None) -> Grade | None:
     return Grade(v) if v else None
 
@@ -56,15 +84,13 @@ def authority_evidence(engine: Engine, la_code: str, known_at: datetime, year: i
     """Everything recorded about one authority as known at `known_at`; assessment
     steps (inspector notes) only of `year` when given."""
     known = known_at_clause(known_at)
-    providers_q = select(evidence).where(evidence.c.kind == "provider_registered", evidence.c.la_code == la_code, known)
     with engine.connect() as conn:
-        provider_rows = list(conn.execute(providers_q).mappings())
-        urns = select(evidence.c.urn).where(evidence.c.kind == "provider_registered",
-                                           evidence.c.la_code == la_code, known)
-        inspection_rows = list(conn.execute(select(evidence).where(
-            evidence.c.kind.in_(("provider_inspection", "compliance_check")), evidence.c.urn.in_(urns), known)).mappings())
-        la_rows = list(conn.execute(select(evidence).where(
-            evidence.c.kind.in_(LA_KINDS), evidence.c.la_code == la_code, known)).mappings())
+        k = _ts_param(conn, known_at)
+        provider_rows = _rows(conn, "kind = 'provider_registered' AND la_code = :la", la_code, k)
+        inspection_rows = _rows(conn, "kind IN ('provider_inspection', 'compliance_check') AND urn IN ("
+                                f"SELECT urn FROM {evidence.name} WHERE kind = 'provider_registered' AND la_code = :la"
+                                f" AND {_KNOWN})", la_code, k)
+        la_rows = _rows(conn, "kind IN (" + ", ".join(f"'{x}'" for x in LA_KINDS) + ") AND la_code = :la", la_code, k)
         steps_q = select(event_log).where(event_log.c.la_code == la_code, event_log.c.year.is_not(None),
                                           event_log.c.recorded_at <= naive_utc(known_at))
         if year is not None:

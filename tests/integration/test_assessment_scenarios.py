@@ -163,3 +163,19 @@ def test_national_table_counts_every_authority_and_marks_those_without_evidence(
 def test_an_unsupported_year_is_refused_not_answered_with_2011(ledger, views):
     with pytest.raises(UnsupportedYear):
         views.proposal(LA, 2012)
+
+
+def test_a_repeated_view_is_answered_again_after_new_evidence_is_recorded(ledger, views, clock):
+    """The views' cache is keyed by the read model's position: a new event is never hidden."""
+    clock.set(at("2011-04-01"))
+    ledger.record(providers_in_every_group(LA, "good") + block_b_good(LA))
+    first = views.proposal(LA, 2011)
+    assert views.proposal(LA, 2011)["grade"] == first["grade"]  # answered from the cache
+    clock.set(at("2011-07-20"))
+    ledger.record([{"type": "unannounced_inspection", "client_id": "ua:again", "actor": "t", "la_code": LA,
+                    "occurred_on": "2011-06-14", "published_on": "2011-07-15", "priority_actions": ["Delays"]}])
+    assert first["grade"]["label"] == "performs excellently"
+    assert views.proposal(LA, 2011)["grade"]["label"] == "performs poorly"
+    historical = views.proposal(LA, 2011, known_at=at("2011-04-02"))
+    assert historical["grade"]["label"] == "performs excellently"
+    assert historical["known_at"].startswith("2011-04-02")

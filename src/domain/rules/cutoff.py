@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from domain.framework import FrameworkSettings
@@ -103,7 +104,7 @@ class CutoffResult:
     published_grades: tuple[PublishedGradeFact, ...]
     inspector_notes: tuple[InspectorNoteFact, ...]
 
-    @property
+    @cached_property
     def layer_one_urns(self) -> frozenset[str]:
         return frozenset(p.urn for p in self.provider_decisions if p.in_layer_one)
 

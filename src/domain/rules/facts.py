@@ -201,9 +201,14 @@ class AuthorityEvidence:
     inspector_notes: tuple[InspectorNoteFact, ...] = ()
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
     """JSON-friendly form: dates ISO, enums by value, fractions as floats (2 dp
     kept exact elsewhere), dataclasses and mappings recursively."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):

@@ -166,7 +166,8 @@ def latest_counted_by_provider(cutoff: CutoffResult) -> dict[str, ProviderInspec
     by_urn: dict[str, list[ProviderInspectionFact]] = defaultdict(list)
     for inspection in cutoff.provider_inspections:
         by_urn[inspection.urn].append(inspection)
-    return {urn: most_recent(items) for urn, items in by_urn.items() if urn in cutoff.layer_one_urns}
+    in_layer_one = cutoff.layer_one_urns
+    return {urn: most_recent(items) for urn, items in by_urn.items() if urn in in_layer_one}
 
 
 def financial_year_of(day: date) -> str:
@@ -317,8 +318,10 @@ class Profile:
     def present_super_groups(self) -> tuple[ProfileRow, ...]:
         return tuple(r for r in self.super_groups if r.number_inspected > 0)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, layers: Iterable[int] = (1, 2, 3, 4)) -> dict[str, Any]:
+        """JSON-friendly form; layer 1, Block B and Block C always, deeper layers as asked."""
+        layers = set(layers)
+        out: dict[str, Any] = {
             "year": self.year,
             "la_code": self.la_code,
             "as_at": self.as_at.isoformat(),
@@ -327,12 +330,16 @@ class Profile:
                 "super_groups": [r.to_dict() for r in self.super_groups],
                 "early_years_without_no_children_on_roll": self.early_years_without_no_children_on_roll.to_dict(),
             },
-            "layer2": {area: [r.to_dict() for r in rows] for area, rows in self.outcome_areas.items()},
-            "layer3": {year: [r.to_dict() for r in rows] for year, rows in self.history.items()},
-            "layer4": to_jsonable(list(self.providers)),
             "block_b": to_jsonable(self.block_b),
             "block_c": [r.to_dict() for r in self.block_c],
         }
+        if 2 in layers:
+            out["layer2"] = {area: [r.to_dict() for r in rows] for area, rows in self.outcome_areas.items()}
+        if 3 in layers:
+            out["layer3"] = {year: [r.to_dict() for r in rows] for year, rows in self.history.items()}
+        if 4 in layers:
+            out["layer4"] = to_jsonable(list(self.providers))
+        return out
 
 
 def has_no_children_on_roll(inspection: ProviderInspectionFact, cutoff: CutoffResult) -> bool:
@@ -374,11 +381,13 @@ def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_co
     }
 
     layer_one = {p.urn: p for p in cutoff.provider_decisions}
+    inspections_of: dict[str, list[ProviderInspectionFact]] = defaultdict(list)
+    for inspection in cutoff.provider_inspections:
+        inspections_of[inspection.urn].append(inspection)
     providers = []
-    for urn in sorted({i.urn for i in cutoff.provider_inspections}):
+    for urn in sorted(inspections_of):
         p = cutoff.providers[urn]
-        inspections = sorted((i for i in cutoff.provider_inspections if i.urn == urn),
-                             key=lambda i: (i.occurred_on, i.ref))
+        inspections = sorted(inspections_of[urn], key=lambda i: (i.occurred_on, i.ref))
         providers.append({
             "urn": urn, "name": p.name, "group": p.group, "closed_on": p.closed_on,
             "successor_urn": p.successor_urn, "no_children_on_roll_from": p.no_children_on_roll_from,

@@ -211,6 +211,7 @@ def main() -> None:
     ap.add_argument("--import", dest="import_path")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--warmup", type=float, default=20, help="seconds of the same load before measuring")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500)
@@ -223,6 +224,9 @@ def main() -> None:
         paths = [f"/v1/authorities/{la}/profile?as_at=2011-08-31" for la in las] or ["/v1/authorities/886/profile"]
         floor = run_client(base=base, token=None, paths=["/v1/health/live"], seconds=args.seconds,
                            concurrency=args.concurrency)
+        # Warm-up: every worker answers every authority once (its per-process cache), then measure.
+        warm = run_client(base=base, token=reader, paths=paths, seconds=args.warmup, concurrency=args.concurrency)
+        print(f"warm-up: {warm['requests']} requests in {args.warmup:.0f} s", flush=True)
         load = run_client(base=base, token=reader, paths=paths, seconds=args.seconds, concurrency=args.concurrency)
         fed = ingest(base, writer, args.batches, args.batch)
     finally:

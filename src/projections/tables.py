@@ -70,6 +70,9 @@ event_log = Table(
 ix_event_log_la = Index("ix_rm_event_log_la", event_log.c.la_code, event_log.c.position)
 ix_event_log_urn = Index("ix_rm_event_log_urn", event_log.c.urn, event_log.c.position)
 ix_event_log_agg = Index("ix_rm_event_log_agg", event_log.c.aggregate_id, event_log.c.version)
+# Assessment steps by kind (which authorities have an appeal lodged, published grades): asked on
+# every embargo check, so never a scan of the whole log.
+ix_event_log_kind = Index("ix_rm_event_log_kind", event_log.c.kind, event_log.c.la_code)
 
 projector_position = Table(
     "rm_projector_position", metadata,
@@ -82,4 +85,5 @@ READ_MODEL_TABLES = (evidence, event_log)
 # The secondary indexes: the projector drops them while it builds a large read
 # model from empty and creates them once at the end (the queries only need them
 # to be fast, never to be right).
-BULK_INDEXES = (ix_evidence_la_kind, ix_evidence_urn, ix_event_log_la, ix_event_log_urn, ix_event_log_agg)
+BULK_INDEXES = (ix_evidence_la_kind, ix_evidence_urn, ix_event_log_la, ix_event_log_urn, ix_event_log_agg,
+                ix_event_log_kind)

@@ -69,7 +69,13 @@ def task_import(url: str, path: str, chunk: int = 2000) -> dict[str, Any]:
 
 def task_save_baseline(url: str, path: str, limit: int, batch: int = 10000, repeats: int = 1) -> dict[str, Any]:
     """The library's own batched Application.save of the same postings (one plain
-    Aggregate created per line, its event carrying the line's fields), in a fresh store."""
+    Aggregate created per line, its event carrying the line's fields), in a fresh store.
+
+    On PostgreSQL at most 1,000 events per save: the library's save of 10,000 or more
+    events in one call hangs there (client and server both waiting; psycopg issue 685),
+    see docs/adr/0020-bulk-import.md."""
+    if url.startswith("postgresql"):
+        batch = min(batch, 1000)
     from eventsourcing.application import Application
     from eventsourcing.domain import Aggregate
 

@@ -1,14 +1,24 @@
-"""Wiring of the eventsourcing application: persistence chosen by CSA_DATABASE_URL."""
+"""Wiring of the eventsourcing application: persistence chosen by CSA_DATABASE_URL.
+
+Also the bulk import's write path (ADR 0020): a `Scratch` store that holds the
+events a file import staged before any is written, a `StagingSource` that stages
+against the ledger and the scratch together, and `LedgerApplication.append_staged`,
+which appends a staged chunk to the log in one transaction only if the log head is
+still where the staging read it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoding
 from sqlalchemy.engine import make_url
 
 from domain.handlers import PriorPosting
@@ -46,8 +56,12 @@ class LedgerApplication(Application):
 
     def prior_postings(self, client_ids: Iterable[str]) -> dict[str, PriorPosting]:
         by_key = {key_id(c): c for c in client_ids}
+        return self.priors(self.first_events(list(by_key)), by_key)
+
+    def priors(self, first_events: Iterable[StoredEvent], by_key: dict[UUID, str]) -> dict[str, PriorPosting]:
+        """What these first events (of client-keyed aggregates) say was recorded for each client id."""
         found: dict[str, PriorPosting] = {}
-        for stored in self.first_events(list(by_key)):
+        for stored in first_events:
             event = self.mapper.to_domain_event(stored)
             cid = by_key[stored.originator_id if isinstance(stored.originator_id, UUID) else UUID(stored.originator_id)]
             if isinstance(event, Evidence.Recorded):
@@ -55,6 +69,112 @@ class LedgerApplication(Application):
             elif isinstance(event, ClientKey.Reserved):
                 found[cid] = PriorPosting(event.type, event.content_hash, event.aggregate_id)
         return found
+
+    def log_head(self) -> int:
+        """The position of the last event in the log (0 for an empty log)."""
+        return self.recorder.max_notification_id() or 0
+
+    def stored_events_of(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every stored event of these aggregates, by aggregate and version (one query per 500 ids)."""
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is None:
+            return [s for oid in ids for s in self.recorder.select_events(oid)]
+        sqlite = type(datastore).__name__.startswith("SQLite")
+        table = getattr(self.recorder, "events_table_name", EVENTS_TABLE)
+        out: list[StoredEvent] = []
+        for i in range(0, len(ids), 500):
+            part = list(ids[i:i + 500])
+            if sqlite:
+                with datastore.transaction(commit=False) as c:
+                    c.execute(f"SELECT originator_id, originator_version, topic, state FROM {table} "
+                              f"WHERE originator_id IN ({','.join('?' * len(part))}) "
+                              "ORDER BY originator_id, originator_version", [u.hex for u in part])
+                    out += [StoredEvent(UUID(r["originator_id"]), r["originator_version"], r["topic"], bytes(r["state"]))
+                            for r in c.fetchall()]
+            else:
+                with datastore.get_connection() as conn, conn.cursor() as c:
+                    c.execute(f"SELECT originator_id, originator_version, topic, state FROM {table} "
+                              "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version", (part,))
+                    out += [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                            for r in c.fetchall()]
+        return out
+
+    def aggregates_from(self, stored: Iterable[StoredEvent]) -> dict[UUID, Any]:
+        """Aggregates reconstructed from their stored events (given by aggregate and version)."""
+        out: dict[UUID, Any] = {}
+        for s in stored:
+            oid = s.originator_id if isinstance(s.originator_id, UUID) else UUID(s.originator_id)
+            out[oid] = self.mapper.to_domain_event(s).mutate(out.get(oid))
+        return out
+
+    def append_staged(self, scratch: Scratch, first: int, last: int, head: int) -> bool:
+        """Append the scratch's events `first`..`last` (its positions) to the log in one
+        transaction, under the recorder's own write lock, if the log head is still `head`;
+        False (nothing written) if another writer appended since, or a uniqueness
+        constraint refused a row. The events take positions head+1.. in scratch order."""
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is None:  # in memory: one insert, already serialised by the recorder
+            if self.log_head() != head:
+                return False
+            try:
+                self.recorder.insert_events(list(scratch.events(first, last)))
+            except IntegrityError:
+                return False
+            return True
+        if type(datastore).__name__.startswith("SQLite"):
+            return self._append_staged_sqlite(scratch, first, last, head)
+        return self._append_staged_postgres(scratch, first, last, head)
+
+    def _append_staged_sqlite(self, scratch: Scratch, first: int, last: int, head: int) -> bool:
+        table = self.recorder.events_table_name
+        conn = sqlite3.connect(self.env.get("SQLITE_DBNAME"), isolation_level=None,
+                               timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT") or 30))
+        try:
+            # A page cache to match: the log's primary key takes random UUIDs.
+            conn.execute("PRAGMA cache_size=-262144")
+            conn.execute("ATTACH DATABASE ? AS scratch", (scratch.path,))
+            # IMMEDIATE: take the write lock first, so no writer can come between the
+            # check of the head and the insert (the recorder's own "BEGIN" takes it on
+            # its first write). Positions are rowids: max + 1, in insert order.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                (now,) = conn.execute(f"SELECT MAX(rowid) FROM main.{table}").fetchone()
+                if (now or 0) != head:
+                    conn.execute("ROLLBACK")
+                    return False
+                conn.execute(f"INSERT INTO main.{table} (originator_id, originator_version, topic, state) "
+                             "SELECT originator_id, originator_version, topic, state FROM scratch.events "
+                             "WHERE rowid BETWEEN ? AND ? ORDER BY rowid", (first, last))
+                conn.execute("COMMIT")
+                return True
+            except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK")
+                return False
+        finally:
+            conn.close()
+
+    def _append_staged_postgres(self, scratch: Scratch, first: int, last: int, head: int) -> bool:
+        import psycopg
+
+        recorder = self.recorder
+        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        with recorder.datastore.get_connection() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as curs:
+                    # The library's own lock (SET LOCAL lock_timeout; LOCK TABLE ... IN EXCLUSIVE
+                    # MODE): writers are serialised, so the sequence hands this transaction
+                    # consecutive notification ids and no reader passes over a gap.
+                    recorder._lock_table(curs)  # noqa: SLF001
+                    curs.execute(f"SELECT MAX(notification_id) AS head FROM {table}")
+                    if (curs.fetchone()["head"] or 0) != head:
+                        raise _HeadMoved
+                    recorder._notify_channel(curs)  # noqa: SLF001
+                    with curs.copy(f"COPY {table} (originator_id, originator_version, topic, state) FROM STDIN") as copy:
+                        for e in scratch.events(first, last):
+                            copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+            except (_HeadMoved, psycopg.errors.UniqueViolation):
+                return False
+        return True
 
     def first_events(self, ids: list[UUID], chunk: int = 500) -> list[StoredEvent]:
         """The first stored event of each of these aggregates that exist (one query per chunk)."""
@@ -84,6 +204,137 @@ class LedgerApplication(Application):
                     out.append(StoredEvent(UUID(oid) if isinstance(oid, str) else oid, r["originator_version"],
                                            r["topic"], bytes(r["state"])))
         return out
+
+
+class _HeadMoved(Exception):
+    """Another writer appended to the log after the staging read it."""
+
+
+class Scratch:
+    """A private, temporary SQLite file holding the events of a file import in staging
+    order (its rowids), before any is written to the ledger; the staging reads back what
+    it staged from here, so memory does not grow with the file (ADR 0020)."""
+
+    def __init__(self, directory: str | None = None):
+        fd, self.path = tempfile.mkstemp(prefix="csa-import-", suffix=".sqlite", dir=directory)
+        os.close(fd)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-131072", "temp_store=MEMORY"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        self.conn.execute("CREATE TABLE events (originator_id TEXT, originator_version INTEGER, topic TEXT, "
+                          "state BLOB, PRIMARY KEY (originator_id, originator_version))")
+        self.count = 0  # the last position (rowid) used
+
+    def append(self, stored: Sequence[StoredEvent]) -> int:
+        """Append events; returns the position of the last one."""
+        self.conn.execute("BEGIN")
+        self.conn.executemany("INSERT INTO events VALUES (?,?,?,?)",
+                              [(s.originator_id.hex, s.originator_version, s.topic, s.state) for s in stored])
+        self.conn.execute("COMMIT")
+        self.count += len(stored)
+        return self.count
+
+    def _rows(self, sql: str, ids: Sequence[UUID], params: Sequence[Any] = ()) -> Iterator[StoredEvent]:
+        for i in range(0, len(ids), 500):
+            part = [u.hex for u in ids[i:i + 500]]
+            for oid, version, topic, state in self.conn.execute(sql.format(ids=",".join("?" * len(part))),
+                                                                 [*part, *params]):
+                yield StoredEvent(UUID(oid), version, topic, state)
+
+    def first_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        return list(self._rows("SELECT * FROM events WHERE originator_version=1 AND originator_id IN ({ids})", ids))
+
+    def stored_events_of(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        return list(self._rows("SELECT * FROM events WHERE originator_id IN ({ids}) "
+                               "ORDER BY originator_id, originator_version", ids))
+
+    def existing(self, ids: Sequence[UUID]) -> set[UUID]:
+        return {s.originator_id for s in self.first_events(ids)}
+
+    def events(self, first: int, last: int, page: int = 10000) -> Iterator[StoredEvent]:
+        for lo in range(first, last + 1, page):
+            for oid, version, topic, state in self.conn.execute(
+                    "SELECT * FROM events WHERE rowid BETWEEN ? AND ? ORDER BY rowid", (lo, min(last, lo + page - 1))):
+                yield StoredEvent(UUID(oid), version, topic, state)
+
+    def close(self) -> None:
+        self.conn.close()
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
+
+
+class StagingSource:
+    """The AggregateSource of a file import's staging: what the ledger holds (as of the
+    head read when the import began) plus what the import has staged so far (in the
+    scratch). Aggregates touched by the previous chunk are kept, so a chunk rarely
+    reads back (postings about one provider sit close together in a file)."""
+
+    def __init__(self, app: LedgerApplication, scratch: Scratch, head: int):
+        self.app = app
+        self.scratch = scratch
+        self.ledger_empty = head == 0
+        self.cache: dict[UUID, Any] = {}
+        self.absent: set[UUID] = set()
+        # Aggregates read from the ledger (found or not): if another writer appends to one
+        # of them before this import is written, the staging is stale. (On a ledger that
+        # was empty, everything staged was read from, or written to, the scratch.)
+        self.read: set[UUID] = set()
+
+    def prefetch(self, ids: Iterable[UUID]) -> None:
+        """Load, in bulk, the aggregates a chunk will read; remember the ones that do not exist."""
+        wanted = [i for i in set(ids) if i not in self.cache]
+        if not self.ledger_empty:
+            self.read.update(wanted)
+        stored = [] if self.ledger_empty else self.app.stored_events_of(wanted)
+        staged = self.scratch.stored_events_of(wanted)
+        found = self.app.aggregates_from(stored + staged) if not stored else self._merged(stored, staged)
+        self.cache.update(found)
+        self.absent = set(wanted) - found.keys()
+
+    def _merged(self, stored: list[StoredEvent], staged: list[StoredEvent]) -> dict[UUID, Any]:
+        by_id: dict[UUID, list[StoredEvent]] = {}
+        for s in stored + staged:  # the ledger's events of an aggregate come before the staged ones
+            by_id.setdefault(s.originator_id if isinstance(s.originator_id, UUID) else UUID(s.originator_id), []).append(s)
+        return self.app.aggregates_from(s for events in by_id.values() for s in events)
+
+    def carry(self, staged: dict[UUID, Any]) -> None:
+        """Keep the aggregates the last chunk touched (their events are in the scratch now)."""
+        self.cache = staged
+        self.absent = set()
+
+    def get(self, aggregate_id: UUID) -> Any | None:
+        if aggregate_id in self.cache:
+            return self.cache[aggregate_id]
+        if aggregate_id in self.absent:
+            return None
+        if not self.ledger_empty:
+            self.read.add(aggregate_id)
+        stored = [] if self.ledger_empty else self.app.stored_events_of([aggregate_id])
+        return self.app.aggregates_from(stored + self.scratch.stored_events_of([aggregate_id])).get(aggregate_id)
+
+    def prior_postings(self, client_ids: Iterable[str]) -> dict[str, PriorPosting]:
+        by_key = {key_id(c): c for c in client_ids}
+        ids = list(by_key)
+        found = {} if self.ledger_empty else self.app.prior_postings(by_key.values())
+        staged = self.app.priors(self.scratch.first_events(ids), by_key)
+        return {**staged, **found}
+
+    def unaffected_by(self, head: int, now: int) -> bool:
+        """Whether the events others appended after `head` (up to `now`) leave this staging
+        valid: none of them is of an aggregate it read from the ledger or staged."""
+        start = head + 1
+        while start <= now:
+            notes = self.app.recorder.select_notifications(start, min(10000, now - start + 1))
+            if not notes:
+                break
+            ids = {n.originator_id if isinstance(n.originator_id, UUID) else UUID(n.originator_id) for n in notes}
+            if ids & self.read or self.scratch.existing(list(ids)):
+                return False
+            start = notes[-1].id + 1
+        return True
 
 
 def persistence_env(database_url: str) -> dict[str, str]:

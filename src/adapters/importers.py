@@ -6,7 +6,11 @@
 - `export`: a file written by `csa export`, restored into an empty store.
 
 An import is all or nothing: a file with any invalid row writes nothing and
-reports every bad row by line, field and reason (`InvalidImport`). With
+reports every bad row by line, field and reason (`InvalidImport`). The whole file
+is staged first (ADR 0020), its events kept in a scratch file; a valid file is then
+written in transactions of `CHUNK_POSTINGS` postings, so a crash mid-write leaves
+whole chunks that importing the file again completes (the rest is recorded, the
+written part is reported `already_recorded`). With
 `skip_invalid` the valid rows are recorded and the others written to a rejects
 file (JSON Lines: {"line", "row", "errors"}). Postings are idempotent by client
 id: importing a file again records nothing new; the same client id with other
@@ -24,14 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from adapters import mi_csv
-from adapters.ledger import EXPORT_HEADER, Ledger, RecordResult
+from adapters.eventstore import Scratch, StagingSource
+from adapters.ledger import EXPORT_HEADER, WRITE_ATTEMPTS, Ledger
 from domain.errors import ConflictingPosting, DomainError, FieldError, InvalidEvidence
-from domain.handlers import Batch
+from domain.handlers import Batch, aggregates_read
 from domain.postings import Posting, canonical
 
 FORMATS = ("jsonl", "mi-csv", "export")
 CHUNK = 1000  # rows parsed (and URNs looked up) at a time
-MAX_BATCH = 200_000  # postings saved in one transaction; larger files are saved in several
+CHUNK_POSTINGS = 50_000  # postings staged together, and later written in one transaction
 MAX_RETRIES = 10  # skip-invalid: rounds of removing rows refused against the ledger's state
 PROGRESS_EVERY = 500
 
@@ -48,6 +53,10 @@ class InvalidImport(InvalidEvidence):
     def __init__(self, errors: list[FieldError], report: ImportReport):
         super().__init__(errors)
         self.report = report
+
+
+class ImportConflict(DomainError):
+    """The import could not be written because other writers kept changing what it touches."""
 
 
 @dataclass
@@ -190,11 +199,16 @@ def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
 
 def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, skip_invalid: bool = False,
                 rejects_path: str | Path | None = None, actor: str = "import",
-                progress: Progress | None = None) -> ImportReport:
+                progress: Progress | None = None, project: bool = True,
+                chunk_postings: int | None = None) -> ImportReport:
     """Import one file (see the module's doc). Returns the report; raises `InvalidImport`
     (nothing written) when the file has invalid rows and `skip_invalid` is off,
     `ConflictingPosting` when a client id was recorded before with other content,
-    and `ImportFormatError` when the file cannot be read as the format."""
+    and `ImportFormatError` when the file cannot be read as the format.
+
+    Two passes (ADR 0020): the whole file is parsed and staged chunk by chunk against
+    the ledger plus what it staged so far, its events kept in a scratch file; only a
+    file found valid is then written, one transaction per chunk of postings."""
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
@@ -204,105 +218,176 @@ def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, ski
     if fmt == "export":
         return _import_export(ledger, lines, report, progress)
 
-    items = _jsonl_items(lines) if fmt == "jsonl" else _mi_items(ledger, lines)
-    postings: list[Posting] = []
-    errors: list[FieldError] = []
-    skipped: Counter[str] = Counter()
-    last_progress = 0
-    for chunk in _chunks(items, CHUNK):
-        for it in chunk:
-            errors += it.errors
-            if it.skipped and not it.errors:
-                skipped[it.skipped] += 1
-        parsed, parse_errors = ledger.parse([(it.line, raw) for it in chunk if not it.errors for raw in it.raws],
-                                            default_actor=actor)
-        postings += parsed
-        errors += parse_errors
-        report.rows += len(chunk)
-        if progress and report.rows - last_progress >= PROGRESS_EVERY:
-            last_progress = report.rows
-            progress(_progress("reading", report, lines, len(postings), len(errors)))
-    report.skipped_by_reason = dict(skipped)
-
-    bad = {e.line for e in errors}
-    if errors and not skip_invalid:
-        # Also find what the ledger's state would refuse, without writing anything.
-        errors += _dry_run(ledger, [p for p in postings if p.line not in bad])
-        _fail(report, errors, path, rejects_path)
-    postings = [p for p in postings if p.line not in bad]
-
-    if progress:
-        progress(_progress("saving", report, lines, len(postings), len(errors)))
-    for _ in range(MAX_RETRIES):
+    size = chunk_postings or CHUNK_POSTINGS
+    excluded: set[int | None] = set()  # lines refused whole (skip_invalid)
+    written = 0  # postings recorded by earlier attempts (their chunks were committed)
+    for _attempt in range(WRITE_ATTEMPTS):
+        lines = _Lines(path)
+        staged = _stage_file(ledger, fmt, lines, actor, size, excluded, report, progress)
         try:
-            results = _save(ledger, postings)
+            refused_whole: list[FieldError] = []
+            rounds = 0
+            while skip_invalid and staged.partial_lines:
+                rounds += 1
+                if rounds > MAX_RETRIES:
+                    raise InvalidImport(refused_whole + staged.errors, report)
+                # A refused line whose other postings were staged: refuse it whole and
+                # stage again (what depended on its postings is refused in its turn).
+                refused_whole += [e for e in staged.errors if e.line in staged.partial_lines]
+                excluded |= staged.partial_lines
+                staged.close()
+                staged = _stage_file(ledger, fmt, _Lines(path), actor, size, excluded, report, progress)
+            errors = refused_whole + staged.errors
+            if (errors or staged.conflicts) and _attempt < WRITE_ATTEMPTS - 1 \
+                    and ledger.app.log_head() != staged.head:
+                continue  # another writer committed while this staged: stage again on what the ledger holds
+            if staged.conflicts and not errors:
+                raise ConflictingPosting(staged.conflicts)
+            if errors and not skip_invalid:
+                _fail(report, errors + staged.conflicts, path, rejects_path)
+            if staged.conflicts:
+                raise ConflictingPosting(staged.conflicts)
+            if progress:
+                progress(_progress("saving", report, lines, staged.postings, len(errors)))
+            done = _write_staged(ledger, staged, project)
+        finally:
+            staged.close()
+        if done == len(staged.chunks):
             break
-        except ConflictingPosting:
-            raise
-        except InvalidEvidence as e:
-            conflicts = [x for x in e.errors if _is_conflict(x)]
-            refused = [x for x in e.errors if not _is_conflict(x)]
-            if not skip_invalid:
-                _fail(report, errors + e.errors, path, rejects_path)
-            if conflicts:
-                raise ConflictingPosting(conflicts) from None
-            lines_refused = {x.line for x in refused}
-            if not lines_refused or None in lines_refused:
-                raise
-            errors += refused
-            postings = _without(postings, lines_refused)
+        # Another writer changed aggregates this import read or writes: what is written
+        # stays (whole chunks of postings); stage the rest again on the ledger as it is now.
+        written += sum(c.recorded for c in staged.chunks[:done])
     else:
-        raise InvalidImport(errors, report)
+        raise ImportConflict(f"{path}: other writers kept changing the aggregates this file touches; "
+                             f"{written} postings were recorded; import the file again to record the rest")
 
-    report.recorded = sum(r.recorded for r in results)
-    report.already_recorded = sum(r.already_recorded for r in results)
-    report.position = results[-1].position if results else ledger.projector.log_position()
+    report.recorded = staged.recorded + written
+    report.already_recorded = staged.already_recorded - written
+    report.position = ledger.projector.log_position()
     report.errors = errors
     report.rejected = len({e.line for e in errors})
     if errors:
         report.rejects_path = str(_write_rejects(path, fmt, errors, rejects_path))
     if progress:
-        progress(_progress("done", report, lines, len(postings), len(errors)))
+        progress(_progress("done", report, lines, staged.postings, len(errors)))
     return report
+
+
+@dataclass
+class _Chunk:
+    last: int  # the scratch position of its last event
+    recorded: int  # postings it records
+
+
+@dataclass
+class _Staged:
+    """What the first pass found: the staged events (in the scratch), by chunk, and every error."""
+
+    scratch: Scratch
+    source: StagingSource
+    head: int  # the log head the staging read
+    chunks: list[_Chunk] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
+    conflicts: list[FieldError] = field(default_factory=list)
+    partial_lines: set[int | None] = field(default_factory=set)
+    postings: int = 0
+    recorded: int = 0
+    already_recorded: int = 0
+
+    def close(self) -> None:
+        self.scratch.close()
+
+
+def _stage_file(ledger: Ledger, fmt: str, lines: _Lines, actor: str, size: int, excluded: set[int | None],
+                report: ImportReport, progress: Progress | None) -> _Staged:
+    """Pass 1: parse and stage the whole file, writing nothing to the ledger."""
+    report.rows = 0
+    head = ledger.app.log_head()
+    scratch = Scratch()
+    staged = _Staged(scratch, StagingSource(ledger.app, scratch, head), head)
+    items = _jsonl_items(lines) if fmt == "jsonl" else _mi_items(ledger, lines)
+    parse_errors: list[FieldError] = []
+    skipped: Counter[str] = Counter()
+    pending: list[Posting] = []
+    last_progress = 0
+    try:
+        for chunk in _chunks(items, CHUNK):
+            raws = []
+            for it in chunk:
+                parse_errors += it.errors
+                if it.skipped and not it.errors:
+                    skipped[it.skipped] += 1
+                if not it.errors and it.line not in excluded:
+                    raws += [(it.line, raw) for raw in it.raws]
+            parsed, errs = ledger.parse(raws, default_actor=actor)
+            parse_errors += errs
+            bad = {e.line for e in errs}
+            pending += [p for p in parsed if p.line not in bad] if bad else parsed
+            report.rows += len(chunk)
+            while len(pending) >= size:
+                _stage_chunk(ledger, staged, pending[:size])
+                pending = pending[size:]
+            if progress and report.rows - last_progress >= PROGRESS_EVERY:
+                last_progress = report.rows
+                progress(_progress("reading", report, lines, staged.postings + len(pending),
+                                   len(parse_errors) + len(staged.errors)))
+        if pending:
+            _stage_chunk(ledger, staged, pending)
+    except BaseException:
+        staged.close()
+        raise
+    report.skipped_by_reason = dict(skipped)
+    staged.errors = parse_errors + staged.errors
+    return staged
+
+
+def _stage_chunk(ledger: Ledger, staged: _Staged, postings: list[Posting]) -> None:
+    """Stage one chunk on the ledger's aggregates plus the ones staged before; its
+    events go to the scratch (those of its valid postings, even if others are refused,
+    so that later chunks see them and every error of the file is found)."""
+    source = staged.source
+    source.prefetch(i for p in postings for i in aggregates_read(p))
+    batch = Batch(source, ledger.clock(), known_la_codes=ledger.authorities.codes)
+    try:
+        batch.stage(postings)
+    except (InvalidEvidence, ConflictingPosting):
+        pass
+    staged.errors += batch.errors
+    staged.conflicts += batch.conflicts
+    refused = {e.line for e in batch.errors}
+    recorded = sum(o.status == "recorded" for o in batch.outcomes)
+    if refused:
+        staged.partial_lines |= refused & {o.line for o in batch.outcomes}
+    staged.postings += len(postings)
+    staged.recorded += recorded
+    staged.already_recorded += len(batch.outcomes) - recorded
+    if batch.events:
+        last = staged.scratch.append([ledger.app.mapper.to_stored_event(e) for e in batch.events])
+        staged.chunks.append(_Chunk(last, recorded))
+    source.carry(batch.staged)
+
+
+def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
+    """Pass 2: append the staged chunks to the log, one transaction each. Returns how many
+    were written: all of them, unless another writer changed an aggregate this import
+    reads or writes (then the caller stages the rest again)."""
+    head, first = staged.head, 1
+    for n, chunk in enumerate(staged.chunks):
+        while not ledger.app.append_staged(staged.scratch, first, chunk.last, head):
+            now = ledger.app.log_head()
+            if now == head or not staged.source.unaffected_by(head, now):
+                return n
+            head = now  # others wrote, but nothing this import touches: append after them
+        head += chunk.last - first + 1
+        first = chunk.last + 1
+        if project:
+            ledger.catch_up()
+    return len(staged.chunks)
 
 
 def _progress(stage: str, report: ImportReport, lines: _Lines, postings: int, errors: int) -> dict[str, Any]:
     return {"stage": stage, "bytes": lines.bytes, "rows": report.rows, "postings": postings, "errors": errors,
             "recorded": report.recorded, "already_recorded": report.already_recorded}
-
-
-def _is_conflict(e: FieldError) -> bool:
-    # Batch.stage folds conflicts into InvalidEvidence when there are other errors too.
-    return e.field == "client_id" and "different content" in e.reason
-
-
-def _without(postings: list[Posting], lines: set[int | None]) -> list[Posting]:
-    """Drop the postings of refused lines (a row is refused whole). Postings that
-    needed one of them (an inspection of a provider whose registration was refused)
-    are refused by the next round, with their own error."""
-    return [p for p in postings if p.line not in lines]
-
-
-def _dry_run(ledger: Ledger, postings: list[Posting]) -> list[FieldError]:
-    """Stage postings on the ledger's aggregates without saving: the errors state would give."""
-    if not postings:
-        return []
-    try:
-        batch = Batch(ledger.app, ledger.clock(), known_la_codes=ledger.authorities.codes)
-    except TypeError:  # a Batch that does not check corrected la_codes
-        batch = Batch(ledger.app, ledger.clock())
-    try:
-        batch.stage(postings)
-    except (InvalidEvidence, ConflictingPosting) as e:
-        return list(e.errors)
-    return []
-
-
-def _save(ledger: Ledger, postings: list[Posting]) -> list[RecordResult]:
-    """One transaction for the file when it fits in MAX_BATCH postings (then atomic)."""
-    if not postings:
-        return []
-    return [ledger.record_postings(postings[i:i + MAX_BATCH]) for i in range(0, len(postings), MAX_BATCH)]
 
 
 def _fail(report: ImportReport, errors: list[FieldError], path: Path, rejects_path: str | Path | None) -> None:

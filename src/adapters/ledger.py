@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select, text
 from adapters.database import make_engine
 from adapters.eventstore import LedgerApplication, make_application
 from adapters.reference import authorities
-from domain.errors import FieldError, InvalidEvidence
+from domain.errors import ConflictingPosting, FieldError, InvalidEvidence
 from domain.handlers import Batch, Outcome
 from domain.model import provider_id
 from domain.postings import Posting, parse_posting
@@ -95,8 +95,18 @@ class Ledger:
 
     def record_postings(self, postings: list[Posting], *, project: bool = True) -> RecordResult:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
+            head = self.app.log_head()
             batch = Batch(self.app, self.clock(), known_la_codes=self.authorities.codes)
-            outcomes = batch.stage(postings)
+            try:
+                outcomes = batch.stage(postings)
+            except (InvalidEvidence, ConflictingPosting):
+                # Staging reads the store in several steps (prior postings first, then
+                # each aggregate): another writer who committed in between can make a
+                # posting look refused ("already registered") that is in fact already
+                # recorded. If the log moved while staging, stage again on what it holds.
+                if attempt < WRITE_ATTEMPTS and self.app.log_head() != head:
+                    continue
+                raise
             try:
                 if batch.events:
                     self.app.save(*batch.events)

@@ -57,6 +57,18 @@ class AggregateSource(Protocol):
     def prior_postings(self, client_ids: Iterable[str]) -> dict[str, PriorPosting]: ...
 
 
+def aggregates_read(p: Posting) -> list[UUID]:
+    """The aggregates that staging this posting may read (a hint for loading them in bulk)."""
+    ids = []
+    if "urn" in p.data:
+        ids.append(provider_id(p.data["urn"]))
+    if "target" in p.data:
+        ids.append(key_id(p.data["target"]))
+    if p.kind.family == ASSESSMENT and "la_code" in p.data and "year" in p.data:
+        ids.append(assessment_id(p.data["la_code"], p.data["year"]))
+    return ids
+
+
 class Batch:
     def __init__(self, source: AggregateSource, at: datetime, known_la_codes: frozenset[str] | None = None):
         self.source = source

@@ -17,6 +17,7 @@ the content hash of the posting it records; `timestamp` is the ledger's
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -28,10 +29,14 @@ from domain.postings import KINDS, Posting, check_consistency
 NAMESPACE = UUID("6f1c3c4e-2d1b-5a53-9f3e-0c5a1d2b7e11")
 
 
+# Ids are pure functions of their names; a bulk import asks for the same ones several
+# times close together (the batch's look-up, the event, a follow-up's target).
+@lru_cache(maxsize=1 << 17)
 def key_id(client_id: str) -> UUID:
     return uuid5(NAMESPACE, "client:" + client_id)
 
 
+@lru_cache(maxsize=1 << 16)
 def provider_id(urn: str) -> UUID:
     return uuid5(NAMESPACE, "provider:" + urn)
 

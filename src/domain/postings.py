@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from domain.errors import FieldError
@@ -179,12 +180,20 @@ class Kind:
     paragraph: str = ""
     example: dict = field(default_factory=dict)
 
-    @property
+    @cached_property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    @cached_property
+    def specs(self) -> dict[str, FieldSpec]:
+        return {f.name: f for f in self.fields}
+
+    @cached_property
+    def required(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.required)
+
     def spec(self, name: str) -> FieldSpec | None:
-        return next((f for f in self.fields if f.name == name), None)
+        return self.specs.get(name)
 
 
 DATE = "date (YYYY-MM-DD)"
@@ -364,10 +373,11 @@ class Posting:
     def kind(self) -> Kind:
         return KINDS[self.type]
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """What 'the same content' means for idempotency: the type and the fields,
-        not the actor nor the line it came from (ADR 0003)."""
+        not the actor nor the line it came from (ADR 0003). Computed once per posting
+        (a posting is immutable; it is read by the batch and by every event it records)."""
         return content_hash(self.type, self.data)
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -384,8 +394,26 @@ def canonical(obj: Any) -> Any:
     return obj
 
 
+def _canonical_default(obj: Any) -> Any:
+    """What json cannot encode by itself, as `canonical` turns it (dates as ISO text)."""
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if isinstance(obj, Mapping):
+        return {str(k): v for k, v in obj.items()}
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+# The same text as json.dumps([type, canonical(data)], separators=(",", ":"), ensure_ascii=False)
+# (keys sorted at every level, dates as ISO strings, tuples as lists) in one C-encoder pass.
+_canonical_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True,
+                                   default=_canonical_default).encode
+
+
 def content_hash(type_: str, data: Mapping[str, Any]) -> str:
-    body = json.dumps([type_, canonical(data)], separators=(",", ":"), ensure_ascii=False)
+    try:
+        body = _canonical_json([type_, data])
+    except TypeError:  # keys of mixed types, which sort_keys cannot order: the general path
+        body = json.dumps([type_, canonical(data)], separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
@@ -394,8 +422,9 @@ def parse_fields(kind: Kind, raw: Mapping[str, Any], line: int | None, *, partia
     """Type each field of `raw` by the kind's spec; report every bad field."""
     errors: list[FieldError] = []
     data: dict[str, Any] = {}
+    specs = kind.specs
     for name, value in raw.items():
-        spec = kind.spec(name)
+        spec = specs.get(name)
         if spec is None:
             errors.append(FieldError(prefix + name, value, f"not a field of {kind.name}", line))
             continue
@@ -408,8 +437,8 @@ def parse_fields(kind: Kind, raw: Mapping[str, Any], line: int | None, *, partia
         except Reject as e:
             errors.append(FieldError(prefix + name, value, str(e), line))
     if not partial:
-        for spec in kind.fields:
-            if spec.required and spec.name not in raw:
+        for spec in kind.required:
+            if spec.name not in raw:
                 errors.append(FieldError(prefix + spec.name, None, "is required", line))
     return data, errors
 

@@ -21,6 +21,7 @@ from adapters.cli_tokens import tokens_app
 from adapters.settings import get_settings
 from domain.authorities import UnknownAuthority
 from domain.errors import ConflictingPosting, DomainError, FieldError, InvalidEvidence
+from domain.framework import LATEST_YEAR
 from domain.points import known_at_from_text
 from domain.postings import KINDS
 
@@ -304,7 +305,7 @@ def _show(view: dict[str, Any], as_json: bool, renderer) -> None:
 
 @app.command()
 def profile(authority: Annotated[str, typer.Argument(help="3-digit code (e.g. 886) or name")],
-            as_at: AsAt = None, known_at: KnownAt = None, year: Year = 2011,
+            as_at: AsAt = None, known_at: KnownAt = None, year: Year = LATEST_YEAR,
             layer: Annotated[int, typer.Option(help="1 summary; 2 outcome judgements; 3 history by year; 4 providers")] = 1,
             as_json: Json = False) -> None:
     """The performance profile of an authority (¶13-16, Annex A-B)."""
@@ -315,7 +316,7 @@ def profile(authority: Annotated[str, typer.Argument(help="3-digit code (e.g. 88
 
 
 @app.command()
-def assess(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = 2011,
+def assess(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = LATEST_YEAR,
            as_at: AsAt = None, known_at: KnownAt = None, as_json: Json = False) -> None:
     """The proposed grade under Annex E, with considerations (¶58) and the full trace."""
     from adapters import render
@@ -325,7 +326,7 @@ def assess(authority: Annotated[str, typer.Argument(help="3-digit code or name")
 
 
 @app.command()
-def exceptions(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = 2011,
+def exceptions(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = LATEST_YEAR,
                as_at: AsAt = None, known_at: KnownAt = None, as_json: Json = False) -> None:
     """Every item admitted under an exception and every item excluded by the cut-off (¶28-29)."""
     from adapters import render
@@ -335,7 +336,7 @@ def exceptions(authority: Annotated[str, typer.Argument(help="3-digit code or na
 
 
 @app.command()
-def diff(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = 2011,
+def diff(authority: Annotated[str, typer.Argument(help="3-digit code or name")], year: Year = LATEST_YEAR,
          from_as_at: Annotated[str | None, typer.Option("--from-as-at")] = None,
          from_known_at: Annotated[str | None, typer.Option("--from-known-at")] = None,
          to_as_at: Annotated[str | None, typer.Option("--to-as-at")] = None,
@@ -354,7 +355,7 @@ def diff(authority: Annotated[str, typer.Argument(help="3-digit code or name")],
 
 
 @app.command()
-def national(year: Year = 2011, as_at: AsAt = None, known_at: KnownAt = None,
+def national(year: Year = LATEST_YEAR, as_at: AsAt = None, known_at: KnownAt = None,
              fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
              out: Annotated[Path | None, typer.Option(help="write to this file instead of the screen")] = None) -> None:
     """Every authority's proposal as at a date, and the national counts per grade (cf. Table 9)."""

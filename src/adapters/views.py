@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters.ledger import Ledger
-from domain.framework import FrameworkSettings, framework_for
+from domain.framework import LATEST_YEAR, FrameworkSettings, framework_for
 from domain.rules.assessment import propose_grade_from
 from domain.rules.cutoff import decide_cutoff
 from domain.rules.facts import AuthorityEvidence
@@ -100,7 +100,7 @@ class Views:
 
     # --- views --------------------------------------------------------------
 
-    def profile(self, authority: str, *, year: int = 2011, as_at: date | None = None,
+    def profile(self, authority: str, *, year: int = LATEST_YEAR, as_at: date | None = None,
                 known_at: datetime | None = None, layer: int = 1, inspector_notes: bool = True) -> dict[str, Any]:
         """`inspector_notes=False` leaves out the year's recorded inspector notes (cut-off
         exclusions): the profile as it stands before the assessment's own judgements."""

@@ -25,6 +25,7 @@ __all__ = [
     "FRAMEWORKS",
     "FrameworkIncomplete",
     "FrameworkSettings",
+    "LATEST_YEAR",
     "UnsupportedYear",
     "framework_for",
 ]
@@ -277,6 +278,10 @@ FRAMEWORKS: dict[int, FrameworkSettings] = {
     2010: FRAMEWORK_2010,
     2011: FRAMEWORK_2011,
 }
+
+
+# The year a view defaults to when none is asked for: the latest framework registered.
+LATEST_YEAR = max(FRAMEWORKS)
 
 
 def framework_for(year: int) -> FrameworkSettings:

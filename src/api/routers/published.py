@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from api.deps import AuthorityPath, LedgerDep, PrincipalDep, ViewsDep, YearPath, YearQuery
 from api.errors import not_found
 from api.schemas import ProfileView, PublishedGrade, PublishedGrades, problems
+from domain.framework import LATEST_YEAR
 from domain.vocabulary import AssessmentGrade
 from projections.assessments import publications
 
@@ -36,7 +37,7 @@ def published_grades(year: YearPath, _: PrincipalDep, ledger: LedgerDep, views: 
 @router.get("/authorities/{authority}/profile", response_model=ProfileView, responses=problems(401, 404, 422, 503),
             summary="A published layer-1 profile, as at its publication")
 def published_profile(authority: AuthorityPath, _: PrincipalDep, ledger: LedgerDep, views: ViewsDep,
-                      year: YearQuery = 2011) -> Any:
+                      year: YearQuery = LATEST_YEAR) -> Any:
     """The layer-1 profile as it stood when the assessment was published: as at the publication date,
     as known when the publication was recorded. 404 until the assessment is published. No token needed."""
     la = ledger.authorities.resolve(authority).la_code

@@ -18,6 +18,7 @@ from api.deps import (
     YearQuery,
 )
 from api.schemas import NationalView, ProfileView, problems
+from domain.framework import LATEST_YEAR
 from projections.assessments import appealed_authorities, assessment_state
 
 router = APIRouter(prefix="/v1", tags=["views"])
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/v1", tags=["views"])
 @router.get("/authorities/{authority}/profile", response_model=ProfileView,
             responses=problems(401, 403, 404, 422, 503), summary="An authority's performance profile")
 def profile(authority: AuthorityPath, principal: PrincipalDep, ledger: LedgerDep, views: ViewsDep,
-            year: YearQuery = 2011,
+            year: YearQuery = LATEST_YEAR,
             layer: Annotated[int, Query(ge=1, le=4, description="1 summary; 2 outcome judgements; 3 history by "
                                         "year; 4 providers")] = 1,
             as_at: AsAt = None, known_at: KnownAt = None) -> Any:

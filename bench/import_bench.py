@@ -21,14 +21,14 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
+
+from bench import stores
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKDIR = ROOT / "var" / "importbench"
 RESULT = "IMPORTBENCH-RESULT "
-PG_ADMIN_URL = os.environ.get("CSA_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def dataset(scale: str) -> Path:
@@ -44,34 +44,10 @@ def dataset(scale: str) -> Path:
 
 
 def new_store(kind: str, label: str) -> str:
-    tag = f"{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    if kind == "sqlite":
-        return f"sqlite:///{WORKDIR / f'{tag}.sqlite'}"
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"csa_importbench_{tag}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    return stores.new_store(kind, WORKDIR, f"importbench-{label}")
 
 
-def drop_store(url: str) -> None:
-    if url.startswith("sqlite:///"):
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+drop_store = stores.drop_store
 
 
 # --- child tasks ------------------------------------------------------------------

@@ -10,6 +10,7 @@ import getpass
 import json
 import sys
 import tempfile
+import time as time_module
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -166,11 +167,20 @@ def export(file: Annotated[Path, typer.Argument(dir_okay=False, help="where to w
 
 
 @app.command()
-def project() -> None:
+def project(
+    follow: Annotated[bool, typer.Option(help="keep following the log (a projector process); stop with Ctrl-C")] = False,
+    interval: Annotated[float, typer.Option(help="with --follow: seconds between polls when caught up")] = 0.5,
+) -> None:
     """Bring the read model up to date with the log (the projector's catch-up loop)."""
     led = _ledger()
     with tqdm(desc="projecting", unit=" events", disable=None, file=sys.stderr) as bar:
         n = led.catch_up(on_batch=bar.update)
+        while follow:
+            try:
+                time_module.sleep(interval)
+                n += led.catch_up(on_batch=bar.update)
+            except KeyboardInterrupt:
+                break
     typer.echo(f"applied {n} events; read model at log position {led.projector.position()}")
 
 

@@ -116,3 +116,36 @@ def test_assess_and_exceptions_as_json(csa):
     assert [(e["urn"], e["counts"], e["rule_id"]) for e in listed] == [("H1", True, "cutoff.exception2_care_july_august")]
     assert csa("assess", "886", "--year", "2012").exit_code == EXIT_INVALID
     assert csa("profile", "Atlantis").exit_code == EXIT_INVALID
+
+
+def test_a_following_projector_process_applies_what_writers_record(store_url, tmp_path):
+    """`csa project --follow` as a separate projector process: writers record without
+    projecting, the projector brings the read model to the log."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from adapters.ledger import Ledger
+
+    writer = Ledger(store_url)
+    csa = Path(sys.executable).with_name("csa")
+    proc = subprocess.Popen([str(csa), "project", "--follow", "--interval", "0.1"],
+                            env={**os.environ, "CSA_DATABASE_URL": store_url},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        writer.record([{"type": "provider_registered", "client_id": "f1", "actor": "feed", "urn": "F1",
+                        "la_code": "886", "group": "childminders"}], project=False)
+        log = writer.projector.log_position()
+        assert writer.projector.position() < log
+        deadline = time.monotonic() + 20
+        while writer.projector.position() < log and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert writer.projector.position() == log
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        writer.close()
+    assert "read model at log position" in out

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from store_helpers import empty_postgres
 
 PG_ADMIN_URL = os.environ.get("CSA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -67,17 +68,10 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
-def _empty_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
 
 @pytest.fixture
 def pg_url(pg_database: str) -> str:
-    _empty_postgres(pg_database)
+    empty_postgres(pg_database)
     return pg_database
 
 

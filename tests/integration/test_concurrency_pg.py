@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
+from store_helpers import empty_postgres
 
 from adapters.database import make_engine
 from adapters.ledger import Ledger
@@ -120,7 +121,7 @@ def test_two_writers_posting_overlapping_batches(two_ledgers, pg_url, tmp_path):
     notes = [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in a.iter_notifications()]
     a.close()
     b.close()
-    _empty(pg_url)
+    empty_postgres(pg_url)
     restored = Ledger(pg_url, clock=clock)
     try:
         restored.restore(path.read_text(encoding="utf-8").splitlines())
@@ -130,13 +131,6 @@ def test_two_writers_posting_overlapping_batches(two_ledgers, pg_url, tmp_path):
     finally:
         restored.close()
 
-
-def _empty(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def test_same_client_id_with_different_content_at_once(two_ledgers):

@@ -1,0 +1,81 @@
+"""Our aggregates build their events without the library's generic machinery
+(`domain.model._Lean`, ADR 0021). The events must be the very objects the library's
+`Aggregate._create` / `trigger_event` build (same class, same attributes in the same
+order, so the mapper stores the same bytes), and the aggregates the same state,
+version and timestamps, on every kind the sample records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from eventsourcing.domain import Aggregate
+
+from adapters.eventstore import make_application
+from adapters.reference import authorities
+from adapters.sample import sample_postings
+from domain import model
+from domain.handlers import Batch
+from domain.postings import parse_posting
+
+CODES = authorities().codes
+
+
+def _library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Route _Lean back to the library's own `_create` and `trigger_event`."""
+    monkeypatch.setattr(model._Lean, "_create", classmethod(lambda cls, ec, **kw: Aggregate._create.__func__(cls, ec, **kw)))
+    monkeypatch.setattr(model._Lean, "trigger_event", lambda self, ec, **kw: Aggregate.trigger_event(self, ec, **kw))
+
+
+def _state(agg: Any) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in agg.__dict__.items() if k != "_pending_events"]
+
+
+def _record_sample() -> tuple[list[Any], dict[Any, list[tuple[str, Any]]], Any]:
+    app = make_application("memory")
+    events: list[Any] = []
+    aggregates: dict[Any, list[tuple[str, Any]]] = {}
+    for when, raws in sample_postings():
+        postings = []
+        for raw in raws:
+            p, errors = parse_posting(raw, default_actor="sample", known_la_codes=CODES)
+            assert not errors, errors
+            postings.append(p)
+        batch = Batch(app, when, known_la_codes=CODES)
+        batch.stage(postings)
+        events += batch.events
+        aggregates.update({i: (type(a), _state(a)) for i, a in batch.staged.items()})
+        app.save(*batch.events)
+    return events, aggregates, app
+
+
+def test_lean_events_and_aggregates_are_the_librarys(monkeypatch):
+    lean_events, lean_aggs, lean_app = _record_sample()
+    with monkeypatch.context() as m:
+        _library(m)
+        m.setattr(model, "_new_event", None)  # proves the lean path is not taken
+        lib_events, lib_aggs, _ = _record_sample()
+    assert len(lean_events) == len(lib_events) > 1000
+    kinds = set()
+    for a, b in zip(lean_events, lib_events, strict=True):
+        assert type(a) is type(b)
+        assert list(vars(a).items()) == list(vars(b).items())  # same attributes, same order
+        kinds.add(type(a).__qualname__)
+    assert {"Evidence.Recorded", "Provider.Registered", "ClientKey.Reserved", "Evidence.Corrected",
+            "Evidence.Withdrawn", "Evidence.PublicationDateSupplied", "Assessment.Opened",
+            "Assessment.StepRecorded", "Provider.Closed"} <= kinds
+    assert lean_aggs == lib_aggs
+    # And what the library reconstructs from the stored events is what staging held.
+    for agg_id, (cls, state) in list(lean_aggs.items())[:3000]:
+        got = lean_app.repository.get(agg_id)
+        assert type(got) is cls and _state(got) == state
+
+
+def test_lean_path_refuses_what_the_library_refuses():
+    at = datetime(2011, 1, 1, tzinfo=UTC)
+    with pytest.raises(TypeError):
+        model.ClientKey._create(model.ClientKey.Reserved, id=model.key_id("x"), timestamp=at, client_id="x")
+    with pytest.raises(TypeError):
+        model.ClientKey._create(model.ClientKey.Reserved, id="not-a-uuid", timestamp=at, client_id="x",
+                                content_hash="h", type="t", aggregate_id=model.key_id("y"))

@@ -19,7 +19,9 @@ content raises `ConflictingPosting`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters import mi_csv
-from adapters.eventstore import Scratch, StagingSource
+from adapters.eventstore import EventEncoder, Scratch, StagingSource
 from adapters.ledger import EXPORT_HEADER, WRITE_ATTEMPTS, Ledger
 from domain.errors import ConflictingPosting, DomainError, FieldError, InvalidEvidence
 from domain.handlers import Batch, aggregates_read
@@ -218,7 +220,30 @@ def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, ski
     if fmt == "export":
         return _import_export(ledger, lines, report, progress)
 
-    size = chunk_postings or CHUNK_POSTINGS
+    with _gc_paused():
+        return _import_postings(ledger, path, fmt, report, skip_invalid, rejects_path, actor, progress, project,
+                                chunk_postings or CHUNK_POSTINGS)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while importing, on again after (however it ends).
+    Staging allocates millions of small objects that live for a chunk (postings,
+    aggregates, events) and form no cycles; with the collector on, its generational
+    passes over them cost more than the staging itself (measured: 65 -> 20 us a posting).
+    Each chunk ends with a young-generation collection for the few cycles there are."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _import_postings(ledger: Ledger, path: Path, fmt: str, report: ImportReport, skip_invalid: bool,
+                     rejects_path: str | Path | None, actor: str, progress: Progress | None, project: bool,
+                     size: int) -> ImportReport:
     excluded: set[int | None] = set()  # lines refused whole (skip_invalid)
     written = 0  # postings recorded by earlier attempts (their chunks were committed)
     for _attempt in range(WRITE_ATTEMPTS):
@@ -286,6 +311,7 @@ class _Staged:
     scratch: Scratch
     source: StagingSource
     head: int  # the log head the staging read
+    encoder: EventEncoder
     chunks: list[_Chunk] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)
     conflicts: list[FieldError] = field(default_factory=list)
@@ -304,7 +330,7 @@ def _stage_file(ledger: Ledger, fmt: str, lines: _Lines, actor: str, size: int, 
     report.rows = 0
     head = ledger.app.log_head()
     scratch = Scratch()
-    staged = _Staged(scratch, StagingSource(ledger.app, scratch, head), head)
+    staged = _Staged(scratch, StagingSource(ledger.app, scratch, head), head, EventEncoder(ledger.app.mapper))
     items = _jsonl_items(lines) if fmt == "jsonl" else _mi_items(ledger, lines)
     parse_errors: list[FieldError] = []
     skipped: Counter[str] = Counter()
@@ -362,9 +388,10 @@ def _stage_chunk(ledger: Ledger, staged: _Staged, postings: list[Posting]) -> No
     staged.recorded += recorded
     staged.already_recorded += len(batch.outcomes) - recorded
     if batch.events:
-        last = staged.scratch.append([ledger.app.mapper.to_stored_event(e) for e in batch.events])
+        last = staged.scratch.append_rows(staged.encoder.rows(batch.events))
         staged.chunks.append(_Chunk(last, recorded))
     source.carry(batch.staged)
+    gc.collect(1)  # the automatic collector is off (_gc_paused): the few cycles a chunk made
 
 
 def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
@@ -382,6 +409,7 @@ def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
         first = chunk.last + 1
         if project:
             ledger.catch_up()
+            gc.collect(1)  # the automatic collector is off (_gc_paused)
     return len(staged.chunks)
 
 

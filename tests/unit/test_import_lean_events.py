@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid5
 
 import pytest
 from eventsourcing.domain import Aggregate
@@ -79,3 +80,15 @@ def test_lean_path_refuses_what_the_library_refuses():
     with pytest.raises(TypeError):
         model.ClientKey._create(model.ClientKey.Reserved, id="not-a-uuid", timestamp=at, client_id="x",
                                 content_hash="h", type="t", aggregate_id=model.key_id("y"))
+
+
+@pytest.mark.parametrize("name", ["", "x", "client:gen-212-reg-0001012", "provider:EY21200064", "assessment:886:2011",
+                                  "é 日本 \u2028", "a" * 1000])
+def test_ids_are_the_uuid5_of_their_names(name):
+    expected = uuid5(model.NAMESPACE, name)
+    got = model._uuid5(name)
+    assert got == expected and hash(got) == hash(expected) and str(got) == str(expected)
+    assert got.version == 5 and got.variant == expected.variant and got.is_safe is expected.is_safe
+    assert model.key_id(name) == uuid5(model.NAMESPACE, "client:" + name)
+    assert model.provider_id(name) == uuid5(model.NAMESPACE, "provider:" + name)
+    assert model.assessment_id("886", 2011) == uuid5(model.NAMESPACE, "assessment:886:2011")

@@ -64,15 +64,17 @@ def task_import(url: str, path: str, project: bool, profile: str | None = None) 
 
         profiler = Profiler(interval=0.005)
         profiler.start()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     report = import_file(ledger, Path(path), fmt="jsonl", actor="bench", project=project)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if profiler:
         profiler.stop()
         Path(profile).write_text(profiler.output_text(unicode=True, color=False, show_all=False))
     events = ledger.app.recorder.max_notification_id() or 0
     ledger.close()
-    return {"seconds": seconds, "lines": report.rows, "recorded": report.recorded, "events": events,
+    return {"seconds": seconds, "cpu_seconds": cpu, "children_cpu_seconds": children.ru_utime + children.ru_stime,
+            "lines": report.rows, "recorded": report.recorded, "events": events,
             "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
@@ -159,14 +161,17 @@ def main() -> None:
             runs.append(r)
             print(f"  {kind} import run {i + 1}: {r['events']:,} ev in {r['seconds']:.1f} s = "
                   f"{r['events'] / r['seconds']:,.0f} ev/s ({r['lines'] / r['seconds']:,.0f} lines/s), "
-                  f"peak RSS {r['rss_peak_kb'] / 1024:,.0f} MB", flush=True)
+                  f"peak RSS {r['rss_peak_kb'] / 1024:,.0f} MB; CPU {r['cpu_seconds']:.1f} s "
+                  f"(+ {r['children_cpu_seconds']:.1f} s in the parsing process)", flush=True)
             if keep is None:
                 keep = url
             else:
                 drop_store(url)
         secs = statistics.median(r["seconds"] for r in runs)
         ev = runs[0]["events"]
-        line = (f"{kind}: import {ev:,} ev, median {secs:.1f} s = {ev / secs:,.0f} ev/s; "
+        cpu = statistics.median(r["cpu_seconds"] for r in runs)
+        line = (f"{kind}: import {ev:,} ev, median {secs:.1f} s = {ev / secs:,.0f} ev/s "
+                f"(importing process's CPU {cpu:.1f} s); "
                 f"peak RSS max {max(r['rss_peak_kb'] for r in runs) / 1024:,.0f} MB")
         if not a.no_baseline:
             b = child("baseline", source_url=keep, events=min(a.baseline_lines, ev), batch=a.save_batch,

@@ -23,6 +23,9 @@ import contextlib
 import csv
 import gc
 import json
+import multiprocessing
+import pickle
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +34,7 @@ from typing import Any
 
 from adapters import mi_csv
 from adapters.eventstore import EventEncoder, Scratch, StagingSource
-from adapters.ledger import EXPORT_HEADER, WRITE_ATTEMPTS, Ledger
+from adapters.ledger import EXPORT_HEADER, WRITE_ATTEMPTS, Ledger, parse_raws
 from domain.errors import ConflictingPosting, DomainError, FieldError, InvalidEvidence
 from domain.handlers import Batch, aggregates_read
 from domain.postings import Posting, canonical
@@ -331,25 +334,18 @@ def _stage_file(ledger: Ledger, fmt: str, lines: _Lines, actor: str, size: int, 
     head = ledger.app.log_head()
     scratch = Scratch()
     staged = _Staged(scratch, StagingSource(ledger.app, scratch, head), head, EventEncoder(ledger.app.mapper))
-    items = _jsonl_items(lines) if fmt == "jsonl" else _mi_items(ledger, lines)
     parse_errors: list[FieldError] = []
     skipped: Counter[str] = Counter()
     pending: list[Posting] = []
     last_progress = 0
     try:
-        for chunk in _chunks(items, CHUNK):
-            raws = []
-            for it in chunk:
-                parse_errors += it.errors
-                if it.skipped and not it.errors:
-                    skipped[it.skipped] += 1
-                if not it.errors and it.line not in excluded:
-                    raws += [(it.line, raw) for raw in it.raws]
-            parsed, errs = ledger.parse(raws, default_actor=actor)
-            parse_errors += errs
-            bad = {e.line for e in errs}
-            pending += [p for p in parsed if p.line not in bad] if bad else parsed
-            report.rows += len(chunk)
+        for part in _parsed(ledger, fmt, lines, actor, excluded):
+            parse_errors += part.errors
+            skipped.update(part.skipped)
+            pending += part.postings
+            report.rows += part.rows
+            if part.bytes is not None:
+                lines.bytes = part.bytes
             while len(pending) >= size:
                 _stage_chunk(ledger, staged, pending[:size])
                 pending = pending[size:]
@@ -365,6 +361,115 @@ def _stage_file(ledger: Ledger, fmt: str, lines: _Lines, actor: str, size: int, 
     report.skipped_by_reason = dict(skipped)
     staged.errors = parse_errors + staged.errors
     return staged
+
+
+# --- parsing, in this process or (large JSON Lines files) in a second one -----------
+
+
+@dataclass
+class _Part:
+    """CHUNK rows of the file, parsed: the postings of its valid, not excluded rows, and
+    every error of its rows (those found reading them, then those found parsing them)."""
+
+    rows: int
+    postings: list[Posting]
+    errors: list[FieldError]
+    skipped: dict[str, int]  # MI rows not recordable, by reason
+    bytes: int | None = None  # bytes of the file read so far (set when parsed in a second process)
+
+
+def _parse_part(chunk: list[_Item], excluded: set[int | None], actor: str,
+                codes: frozenset[str] | None) -> _Part:
+    errors: list[FieldError] = []
+    skipped: Counter[str] = Counter()
+    raws = []
+    for it in chunk:
+        errors += it.errors
+        if it.skipped and not it.errors:
+            skipped[it.skipped] += 1
+        if not it.errors and it.line not in excluded:
+            raws += [(it.line, raw) for raw in it.raws]
+    parsed, errs = parse_raws(raws, default_actor=actor, known_la_codes=codes)
+    errors += errs
+    bad = {e.line for e in errs}
+    return _Part(len(chunk), [p for p in parsed if p.line not in bad] if bad else parsed, errors, skipped)
+
+
+PARALLEL_MIN_BYTES = 4 << 20  # a JSON Lines file at least this large is parsed in a second process
+PARTS_PER_MESSAGE = 5  # parts the parsing process sends at a time
+
+
+def _parsed(ledger: Ledger, fmt: str, lines: _Lines, actor: str, excluded: set[int | None]) -> Iterator[_Part]:
+    codes = ledger.authorities.codes
+    if fmt == "jsonl" and _parallel_parsing(lines.path):
+        yield from _parsed_in_second_process(lines.path, actor, excluded, codes)
+        return
+    items = _jsonl_items(lines) if fmt == "jsonl" else _mi_items(ledger, lines)
+    for chunk in _chunks(items, CHUNK):
+        yield _parse_part(chunk, excluded, actor, codes)
+
+
+def _parallel_parsing(path: Path) -> bool:
+    # fork: the child starts at once with the modules already imported, and only reads
+    # the file and parses (it touches none of the parent's connections); not on
+    # platforms whose fork is unsafe or missing.
+    return (sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
+            and path.stat().st_size >= PARALLEL_MIN_BYTES)
+
+
+def _parsed_in_second_process(path: Path, actor: str, excluded: set[int | None],
+                              codes: frozenset[str] | None) -> Iterator[_Part]:
+    """The parts of a JSON Lines file read, parsed and content-hashed by a child process
+    while this one stages (the machine's second core). The same parts, errors and
+    postings as parsing here, in file order; the pipe's buffer bounds how far the child
+    runs ahead. An error reading the file (not UTF-8) is raised here as it would be."""
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_parse_in_child, args=(sender, path, actor, excluded, codes), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                status, payload = pickle.loads(receiver.recv_bytes())
+            except EOFError:
+                raise RuntimeError(f"{path}: the parsing process ended unexpectedly "
+                                   f"(exit code {child.exitcode})") from None
+            if status == "error":
+                raise payload
+            yield from payload
+            if status == "end":
+                break
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
+
+
+def _parse_in_child(sender: Any, path: Path, actor: str, excluded: set[int | None],
+                    codes: frozenset[str] | None) -> None:
+    try:
+        lines = _Lines(path)
+        batch: list[_Part] = []
+        for chunk in _chunks(_jsonl_items(lines), CHUNK):
+            part = _parse_part(chunk, excluded, actor, codes)
+            for p in part.postings:
+                p.content_hash  # noqa: B018  # computed here, sent with the posting
+            part.bytes = lines.bytes
+            batch.append(part)
+            if len(batch) >= PARTS_PER_MESSAGE:
+                sender.send_bytes(pickle.dumps(("part", batch), protocol=pickle.HIGHEST_PROTOCOL))
+                batch = []
+        sender.send_bytes(pickle.dumps(("end", batch), protocol=pickle.HIGHEST_PROTOCOL))
+    except BaseException as e:  # noqa: BLE001  # reported to the parent, raised there
+        try:
+            message = pickle.dumps(("error", e))
+        except Exception:  # noqa: BLE001
+            message = pickle.dumps(("error", RuntimeError(f"{path}: parsing failed: {e!r}")))
+        sender.send_bytes(message)
+    finally:
+        sender.close()
 
 
 def _stage_chunk(ledger: Ledger, staged: _Staged, postings: list[Posting]) -> None:

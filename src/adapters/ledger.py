@@ -33,6 +33,18 @@ EXPORT_HEADER = "csa-ledger-export"
 WRITE_ATTEMPTS = 5  # a batch that lost a race with another writer is staged again
 
 
+def parse_raws(raws: Iterable[tuple[int | None, Mapping[str, Any]]], default_actor: str | None = None,
+               known_la_codes: frozenset[str] | None = None) -> tuple[list[Posting], list[FieldError]]:
+    """Parse numbered raw postings: the postings, and every error of the others."""
+    postings, errors = [], []
+    for line, raw in raws:
+        posting, errs = parse_posting(raw, line=line, default_actor=default_actor, known_la_codes=known_la_codes)
+        if posting is not None:
+            postings.append(posting)
+        errors += errs
+    return postings, errors
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -75,14 +87,7 @@ class Ledger:
 
     def parse(self, raws: Iterable[tuple[int | None, Mapping[str, Any]]], default_actor: str | None = None
               ) -> tuple[list[Posting], list[FieldError]]:
-        postings, errors = [], []
-        codes = self.authorities.codes
-        for line, raw in raws:
-            posting, errs = parse_posting(raw, line=line, default_actor=default_actor, known_la_codes=codes)
-            if posting is not None:
-                postings.append(posting)
-            errors += errs
-        return postings, errors
+        return parse_raws(raws, default_actor, self.authorities.codes)
 
     def record(self, raws: Iterable[Mapping[str, Any]] | Iterable[tuple[int | None, Mapping[str, Any]]],
                default_actor: str | None = None, *, project: bool = True) -> RecordResult:

@@ -1,0 +1,89 @@
+"""A large JSON Lines file is read and parsed in a second process while the importer
+stages (ADR 0021). Forced here on small files: the report, every error (same order,
+same lines and reasons), the written log and a refused encoding must be exactly what
+parsing in the importing process gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import adapters.importers as importers
+from adapters.importers import ImportFormatError, InvalidImport, import_file
+from adapters.ledger import Ledger
+from tests.integration.test_bulk_import import events_of, log, postings
+
+
+def _jsonl(path: Path, lines: list) -> Path:
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def mode(request, monkeypatch) -> str:
+    monkeypatch.setattr(importers, "PARALLEL_MIN_BYTES", 0 if request.param == "parallel" else 1 << 60)
+    monkeypatch.setattr(importers, "PARTS_PER_MESSAGE", 2)
+    monkeypatch.setattr(importers, "CHUNK", 7)  # rows per part: many parts, several messages
+    return request.param
+
+
+def test_the_same_log_either_way(mode, store_url, clock, tmp_path):
+    path = _jsonl(tmp_path / "in.jsonl", postings())
+    ledger = Ledger(store_url, clock=clock)
+    seen: list[dict] = []
+    try:
+        report = import_file(ledger, path, chunk_postings=5, project=False, progress=seen.append)
+        assert (report.rows, report.recorded, report.already_recorded) == (len(postings()), len(postings()), 0)
+        assert [p for p, *_ in log(ledger)] == list(range(1, events_of() + 1))
+        assert seen[-1]["bytes"] == path.stat().st_size
+        again = import_file(ledger, path, chunk_postings=5)
+        assert (again.recorded, again.already_recorded) == (0, len(postings()))
+    finally:
+        ledger.close()
+
+
+def _invalid(tmp_path: Path) -> Path:
+    lines = postings()
+    lines.insert(3, "{not json")
+    lines.insert(9, {"type": "provider_inspection", "client_id": "bad-1", "urn": "U1", "occurred_on": "2011-13-01"})
+    lines.insert(20, {"type": "nonsense", "client_id": "bad-2"})
+    lines.insert(30, [1, 2])
+    lines.append({"type": "provider_inspection", "client_id": "bad-3", "urn": "NOPE", "occurred_on": "2011-03-01",
+                  "overall_effectiveness": "good"})
+    return _jsonl(tmp_path / "bad.jsonl", lines)
+
+
+def test_every_error_in_the_same_order_and_nothing_written(sqlite_url, clock, tmp_path, monkeypatch):
+    path = _invalid(tmp_path)
+    found = {}
+    for mode in ("serial", "parallel"):
+        monkeypatch.setattr(importers, "PARALLEL_MIN_BYTES", 0 if mode == "parallel" else 1 << 60)
+        monkeypatch.setattr(importers, "CHUNK", 7)
+        ledger = Ledger(sqlite_url.replace(".sqlite", f"-{mode}.sqlite"), clock=clock)
+        try:
+            with pytest.raises(InvalidImport) as e:
+                import_file(ledger, path, chunk_postings=5)
+            assert ledger.app.log_head() == 0
+            found[mode] = [(x.line, x.field, repr(x.value), x.reason) for x in e.value.errors]
+            skipped = import_file(ledger, path, chunk_postings=5, skip_invalid=True,
+                                  rejects_path=tmp_path / f"{mode}.rejects.jsonl")
+            found[mode + " skip"] = (skipped.counts(), (tmp_path / f"{mode}.rejects.jsonl").read_text(), log(ledger))
+        finally:
+            ledger.close()
+    assert len(found["serial"]) >= 5
+    assert found["parallel"] == found["serial"]
+    assert found["parallel skip"] == found["serial skip"]
+
+
+def test_a_line_that_is_not_utf8_is_refused_the_same_way(mode, sqlite_url, clock, tmp_path):
+    path = _jsonl(tmp_path / "in.jsonl", postings())
+    path.write_bytes(path.read_bytes() + b'{"type": "caf\xe9"}\n')
+    ledger = Ledger(sqlite_url, clock=clock)
+    try:
+        with pytest.raises(ImportFormatError, match=rf"line {len(postings()) + 1} is not UTF-8 text"):
+            import_file(ledger, path, chunk_postings=5)
+        assert ledger.app.log_head() == 0
+    finally:
+        ledger.close()

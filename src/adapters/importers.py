@@ -25,7 +25,9 @@ import gc
 import json
 import multiprocessing
 import pickle
+import queue
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -234,7 +236,8 @@ def _gc_paused() -> Iterator[None]:
     Staging allocates millions of small objects that live for a chunk (postings,
     aggregates, events) and form no cycles; with the collector on, its generational
     passes over them cost more than the staging itself (measured: 65 -> 20 us a posting).
-    Each chunk ends with a young-generation collection for the few cycles there are."""
+    The projector's catch-up after a written chunk (SQLAlchemy makes cycles) is followed
+    by a young-generation collection; what staging leaves is collected once it is on again."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -339,7 +342,7 @@ def _stage_file(ledger: Ledger, fmt: str, lines: _Lines, actor: str, size: int, 
     pending: list[Posting] = []
     last_progress = 0
     try:
-        for part in _parsed(ledger, fmt, lines, actor, excluded):
+        for part in _parsed(ledger, fmt, lines, actor, excluded, size):
             parse_errors += part.errors
             skipped.update(part.skipped)
             pending += part.postings
@@ -399,10 +402,11 @@ PARALLEL_MIN_BYTES = 4 << 20  # a JSON Lines file at least this large is parsed 
 PARTS_PER_MESSAGE = 5  # parts the parsing process sends at a time
 
 
-def _parsed(ledger: Ledger, fmt: str, lines: _Lines, actor: str, excluded: set[int | None]) -> Iterator[_Part]:
+def _parsed(ledger: Ledger, fmt: str, lines: _Lines, actor: str, excluded: set[int | None],
+            size: int) -> Iterator[_Part]:
     codes = ledger.authorities.codes
     if fmt == "jsonl" and _parallel_parsing(lines.path):
-        yield from _parsed_in_second_process(lines.path, actor, excluded, codes)
+        yield from _parsed_in_second_process(lines.path, actor, excluded, codes, size)
         return
     items = _jsonl_items(lines) if fmt == "jsonl" else _mi_items(ledger, lines)
     for chunk in _chunks(items, CHUNK):
@@ -418,32 +422,50 @@ def _parallel_parsing(path: Path) -> bool:
 
 
 def _parsed_in_second_process(path: Path, actor: str, excluded: set[int | None],
-                              codes: frozenset[str] | None) -> Iterator[_Part]:
+                              codes: frozenset[str] | None, size: int) -> Iterator[_Part]:
     """The parts of a JSON Lines file read, parsed and content-hashed by a child process
     while this one stages (the machine's second core). The same parts, errors and
-    postings as parsing here, in file order; the pipe's buffer bounds how far the child
-    runs ahead. An error reading the file (not UTF-8) is raised here as it would be."""
+    postings as parsing here, in file order. A thread takes the child's messages off the
+    pipe as they come (still pickled, ~250 bytes a posting) into a queue of about one
+    staging chunk, so the child parses the next chunk while this process stages one; an
+    error reading the file (not UTF-8) is raised here as it would be."""
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_parse_in_child, args=(sender, path, actor, excluded, codes), daemon=True)
     child.start()
     sender.close()
+    messages: queue.Queue[bytes | None] = queue.Queue(maxsize=size // (CHUNK * PARTS_PER_MESSAGE) + 2)
+
+    def take() -> None:
+        try:
+            while True:
+                messages.put(receiver.recv_bytes())
+        except (EOFError, OSError):
+            messages.put(None)  # the child closed its end: after its last message, or it died
+
+    taker = threading.Thread(target=take, name="csa-import-parts", daemon=True)
+    taker.start()
     try:
         while True:
-            try:
-                status, payload = pickle.loads(receiver.recv_bytes())
-            except EOFError:
-                raise RuntimeError(f"{path}: the parsing process ended unexpectedly "
-                                   f"(exit code {child.exitcode})") from None
+            data = messages.get()
+            if data is None:
+                child.join()
+                raise RuntimeError(f"{path}: the parsing process ended unexpectedly (exit code {child.exitcode})")
+            status, payload = pickle.loads(data)
             if status == "error":
                 raise payload
             yield from payload
             if status == "end":
                 break
     finally:
-        receiver.close()
         if child.is_alive():
             child.terminate()
+        while taker.is_alive():  # let the taker see the end of the pipe
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    messages.get_nowait()
+            taker.join(0.05)
+        receiver.close()
         child.join()
 
 
@@ -496,7 +518,6 @@ def _stage_chunk(ledger: Ledger, staged: _Staged, postings: list[Posting]) -> No
         last = staged.scratch.append_rows(staged.encoder.rows(batch.events))
         staged.chunks.append(_Chunk(last, recorded))
     source.carry(batch.staged)
-    gc.collect(1)  # the automatic collector is off (_gc_paused): the few cycles a chunk made
 
 
 def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:

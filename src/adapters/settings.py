@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 5_000_000
     # How long a read waits for the projector to reach a requested log position.
     read_your_writes_wait_seconds: float = 5.0
+    # Answers (profiles, proposals, national tables) each API process keeps, per read-model position.
+    views_cache_answers: int = 512
+    # Authorities whose facts (what the ledger knew, before the as-at rules) each API process keeps:
+    # one national table needs 152; about 1.5 MB each on average, 12 MB for the largest (issue 5).
+    views_cache_authorities: int = 160
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,7 @@ then pure rule code for what counts on the business date (domain.rules).
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -15,15 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters.ledger import Ledger
+from domain.assessment_state import AssessmentState
 from domain.framework import LATEST_YEAR, FrameworkSettings, framework_for
 from domain.rules.assessment import propose_grade_from
 from domain.rules.cutoff import decide_cutoff
 from domain.rules.facts import AuthorityEvidence
 from domain.rules.profile import build_profile_from
 from domain.vocabulary import AssessmentGrade
+from projections.assessments import appealed_authorities, assessment_state
 from projections.projector import naive_utc
 from projections.queries import authority_evidence, known_at_clause
 from projections.tables import event_log, evidence
@@ -54,14 +57,30 @@ class Views:
     model's log position), so a repeated question is answered without recomputing
     and a new event simply makes new keys (ADR 0009)."""
 
-    def __init__(self, ledger: Ledger, cache_entries: int = 512):
+    def __init__(self, ledger: Ledger, cache_entries: int = 512, cache_authorities: int = 160):
         self.ledger = ledger
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._cache_entries = cache_entries
         self._lock = threading.Lock()
+        self._position: int | None = None
+        self._facts = _FactsKept(cache_authorities)
+
+    def at(self, position: int) -> Views:
+        """These views pinned at a read-model position the caller has just read (an HTTP
+        request's): the answers kept are shared, and no further query asks where the
+        read model is."""
+        pinned = copy.copy(self)
+        pinned._position = position
+        return pinned
+
+    def position(self) -> int:
+        return self.ledger.projector.position() if self._position is None else self._position
 
     def _memo(self, key: tuple, known_at: datetime | None, compute: Callable[[], Any]) -> Any:
-        key = (*key, "now" if known_at is None else naive_utc(known_at).isoformat(), self.ledger.projector.position())
+        key = (*key, "now" if known_at is None else naive_utc(known_at).isoformat(), self.position())
+        return self._kept(key, compute)
+
+    def _kept(self, key: tuple, compute: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -80,11 +99,23 @@ class Views:
         fw = framework_for(year)
         return Point(as_at or fw.publication_on or date(year, 12, 31), known_at or self.ledger.clock())
 
-    def _evidence(self, la_code: str, year: int, known_at: datetime) -> AuthorityEvidence:
-        return authority_evidence(self.ledger.engine, la_code, known_at, year=year)
+    def _evidence(self, la_code: str, year: int, known_at: datetime, asked: datetime | None = None) -> AuthorityEvidence:
+        """What the ledger knew about the authority at `known_at` (`asked`: the known_at the
+        caller gave, None for "now"). Kept per authority until an event about it is projected:
+        the facts do not depend on the as-at date, so a new as-at question, or the national
+        table, reuses them and only the rules run again."""
+        key = (la_code, year, "now" if asked is None else naive_utc(asked).isoformat())
+        return self._facts.get(key, self.position(), naive_utc(known_at), lambda: self._la_version(la_code),
+                               lambda: authority_evidence(self.ledger.engine, la_code, known_at, year=year))
 
-    def _assess(self, la_code: str, fw: FrameworkSettings, pt: Point, inspector_notes: bool = True):
-        ev = self._evidence(la_code, fw.year, pt.known_at)
+    def _la_version(self, la_code: str) -> int:
+        """The log position of the latest event about the authority (its providers' included)."""
+        with self.ledger.engine.connect() as conn:
+            return conn.execute(select(func.max(event_log.c.position)).where(event_log.c.la_code == la_code)).scalar() or 0
+
+    def _assess(self, la_code: str, fw: FrameworkSettings, pt: Point, inspector_notes: bool = True,
+                asked: datetime | None = None):
+        ev = self._evidence(la_code, fw.year, pt.known_at, asked)
         if not inspector_notes:
             ev = replace(ev, inspector_notes=())
         cutoff = decide_cutoff(ev, fw, pt.as_at)
@@ -110,7 +141,7 @@ class Views:
         pt = self.point(year, as_at, known_at)
 
         def compute() -> dict[str, Any]:
-            _, profile, _ = self._assess(la_code, fw, pt, inspector_notes=inspector_notes)
+            _, profile, _ = self._assess(la_code, fw, pt, inspector_notes=inspector_notes, asked=known_at)
             full = profile.to_dict(layers=(layer,))
             return {k: full[k] for k in ("layer1", "block_b", "block_c", f"layer{layer}") if k in full}
 
@@ -122,7 +153,7 @@ class Views:
         la_code, fw = self.la(authority), framework_for(year)
         pt = self.point(year, as_at, known_at)
         body = self._memo(("proposal", la_code, year, pt.as_at), known_at,
-                          lambda: self._assess(la_code, fw, pt)[2].to_dict())
+                          lambda: self._assess(la_code, fw, pt, asked=known_at)[2].to_dict())
         return {**self._header(la_code, pt, year=year), **body,
                 "inspector_judgement": self.inspector_judgement(la_code, year, pt.known_at)}
 
@@ -131,22 +162,22 @@ class Views:
         la_code, fw = self.la(authority), framework_for(year)
         pt = self.point(year, as_at, known_at)
         listed = self._memo(("exceptions", la_code, year, pt.as_at), known_at,
-                            lambda: [e.to_dict() for e in self._assess(la_code, fw, pt)[0].exceptions_list])
+                            lambda: [e.to_dict() for e in self._assess(la_code, fw, pt, asked=known_at)[0].exceptions_list])
         return {**self._header(la_code, pt, year=year), "exceptions": listed}
 
     def national(self, year: int, *, as_at: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
         fw = framework_for(year)
         pt = self.point(year, as_at, known_at)
-        rows = self._memo(("national", year, pt.as_at), known_at, lambda: self._national_rows(fw, pt))
+        rows = self._memo(("national", year, pt.as_at), known_at, lambda: self._national_rows(fw, pt, known_at))
         counts = Counter(r["proposal_label"] for r in rows)
         labels = [g.label for g in sorted(AssessmentGrade, reverse=True)] + [NO_EVIDENCE]
         return {"year": year, **pt.to_dict(), "authorities": rows,
                 "counts": {label: counts.get(label, 0) for label in labels}, "total": len(rows)}
 
-    def _national_rows(self, fw: FrameworkSettings, pt: Point) -> list[dict[str, Any]]:
+    def _national_rows(self, fw: FrameworkSettings, pt: Point, asked: datetime | None) -> list[dict[str, Any]]:
         rows = []
         for a in self.ledger.authorities.all:
-            cutoff, profile, p = self._assess(a.la_code, fw, pt)
+            cutoff, profile, p = self._assess(a.la_code, fw, pt, asked=asked)
             if not _has_evidence(cutoff, profile):
                 # An authority with nothing recorded gets no proposal rather than "performs poorly".
                 rows.append({"la_code": a.la_code, "authority": a.name, "region": a.region, "block_a": None,
@@ -163,8 +194,8 @@ class Views:
     def diff(self, authority: str, year: int, start: Point, end: Point) -> dict[str, Any]:
         """What changed between two points: evidence, figures and bands, and the proposal."""
         la_code, fw = self.la(authority), framework_for(year)
-        c1, p1, g1 = self._assess(la_code, fw, start)
-        c2, p2, g2 = self._assess(la_code, fw, end)
+        c1, p1, g1 = self._assess(la_code, fw, start, asked=start.known_at)
+        c2, p2, g2 = self._assess(la_code, fw, end, asked=end.known_at)
         return {
             "la_code": la_code, "year": year, "from": start.to_dict(), "to": end.to_dict(),
             "evidence": self._evidence_diff(la_code, start.known_at, end.known_at),
@@ -174,6 +205,15 @@ class Views:
         }
 
     # --- assessment state ---------------------------------------------------
+
+    def assessment_state(self, la_code: str, year: int) -> AssessmentState:
+        """The assessment's embargo state at the read model's position (kept per position)."""
+        return self._kept(("state", la_code, year, self.position()),
+                          lambda: assessment_state(self.ledger.engine, la_code, year))
+
+    def appealed_authorities(self) -> frozenset[str]:
+        """Authorities with an appeal lodged, at the read model's position (kept per position)."""
+        return self._kept(("appealed", self.position()), lambda: appealed_authorities(self.ledger.engine))
 
     def assessment_steps(self, la_code: str, year: int, known_at: datetime | None = None) -> list[dict[str, Any]]:
         q = select(event_log).where(event_log.c.la_code == la_code, event_log.c.year == year)
@@ -256,3 +296,38 @@ def _proposal_diff(g1: Any, g2: Any) -> dict[str, Any]:
         "caps": {"from": [c.to_dict() for c in g1.caps], "to": [c.to_dict() for c in g2.caps]},
         "rules_changed": flipped + added,
     }
+
+
+class _FactsKept:
+    """Authorities' facts, least recently used first out, each tagged with the log position
+    of the latest event about its authority: valid while that is still the latest (and, for
+    "now", while the clock has not gone back before the time they were read at, which only
+    a test's clock does). Checking costs nothing while the read model has not moved, one
+    indexed query when it has."""
+
+    def __init__(self, entries: int):
+        self.entries = entries
+        self._kept: OrderedDict[tuple, tuple[int, int, datetime, AuthorityEvidence]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, position: int, known_at: datetime, la_version: Callable[[], int],
+            load: Callable[[], AuthorityEvidence]) -> AuthorityEvidence:
+        if self.entries <= 0:
+            return load()
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None:
+            seen_at, version, read_at, facts = kept
+            if read_at <= known_at and (seen_at == position or la_version() == version):
+                with self._lock:
+                    self._kept[key] = (position, version, read_at, facts)
+                    self._kept.move_to_end(key)
+                return facts
+        version = la_version()  # read first: the facts loaded next are at least this new
+        facts = load()
+        with self._lock:
+            self._kept[key] = (position, version, known_at, facts)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.entries:
+                self._kept.popitem(last=False)
+        return facts

@@ -42,7 +42,8 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
         ledger = Ledger(database_url or s.database_url, clock=clock or utc_now, projector_batch=s.projector_batch)
         app.state.settings = s
         app.state.ledger = ledger
-        app.state.views = Views(ledger)
+        app.state.views = Views(ledger, cache_entries=s.views_cache_answers,
+                                cache_authorities=s.views_cache_authorities)
         app.state.tokens = TokenStore(ledger.engine, s.token_pepper)
         try:
             yield

@@ -96,8 +96,9 @@ def fresh_read_model(
 FreshDep = Annotated[int, Depends(fresh_read_model)]
 
 
-def get_fresh_views(request: Request, _position: FreshDep) -> Views:
-    return request.app.state.views
+def get_fresh_views(request: Request, position: FreshDep) -> Views:
+    """The views pinned at the position just read: one request asks once where the read model is."""
+    return request.app.state.views.at(position)
 
 
 ViewsDep = Annotated[Views, Depends(get_fresh_views)]

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, text
+from sqlalchemy import Engine, and_, or_, select
 
 from domain.rules.facts import (
     AuthorityEvidence,
@@ -65,19 +65,31 @@ def _day(v: Any) -> date | None:
 
 
 def _rows(conn: Any, where: str, la_code: str, k: Any) -> list[dict[str, Any]]:
-    """Evidence rows known at `k`, read without per-column type processing (the hot
-    path of every view: thousands of rows per authority)."""
-    sql = text(f"SELECT {', '.join(_COLUMNS)} FROM {evidence.name} WHERE {where} AND {_KNOWN}")
+    """Evidence rows known at `k`, read through the driver's own cursor, without
+    SQLAlchemy's rows or per-column type processing (the hot path of every view:
+    thousands of rows per authority)."""
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM {evidence.name} WHERE {where} AND {_KNOWN}"
+    if conn.dialect.name != "sqlite":  # sqlite3 takes :name; psycopg %(name)s
+        sql = sql.replace(":la", "%(la)s").replace(":k", "%(k)s")
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, {"la": la_code, "k": k})
+        fetched = cursor.fetchall()
+    finally:
+        cursor.close()
     out = []
-    for kind, la, urn, group, occ, pub, data, position in conn.execute(sql, {"la": la_code, "k": k}):
+    for kind, la, urn, group, occ, pub, data, position in fetched:
         out.append({"kind": kind, "la_code": la, "urn": urn, "group_code": group, "occurred_on": _day(occ),
                     "published_on": _day(pub), "data": json.loads(data) if isinstance(data, str) else data,
                     "position": position})
     return out
 
 
+_GRADES = {g.value: g for g in Grade}
+
+
 def _grade(v: str | None) -> Grade | None:
-    return Grade(v) if v else None
+    return _GRADES[v] if v else None
 
 
 def authority_evidence(engine: Engine, la_code: str, known_at: datetime, year: int | None = None) -> AuthorityEvidence:
@@ -140,7 +152,7 @@ def _inspection(r: Any) -> ProviderInspectionFact:
     if r["kind"] == "compliance_check":  # ¶19: compliant → satisfactory, not compliant → inadequate
         grade = Grade.SATISFACTORY if d["compliant"] else Grade.INADEQUATE
         return ProviderInspectionFact(ref(r), r["urn"], r["occurred_on"], r["published_on"], grade, compliance_check=True)
-    return ProviderInspectionFact(ref(r), r["urn"], r["occurred_on"], r["published_on"], Grade(d["overall_effectiveness"]),
+    return ProviderInspectionFact(ref(r), r["urn"], r["occurred_on"], r["published_on"], _GRADES[d["overall_effectiveness"]],
                                   _grade(d.get("staying_safe")), _grade(d.get("enjoying_and_achieving")), d.get("framework"))
 
 

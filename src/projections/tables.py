@@ -73,6 +73,9 @@ ix_event_log_agg = Index("ix_rm_event_log_agg", event_log.c.aggregate_id, event_
 # Assessment steps by kind (which authorities have an appeal lodged, published grades): asked on
 # every embargo check, so never a scan of the whole log.
 ix_event_log_kind = Index("ix_rm_event_log_kind", event_log.c.kind, event_log.c.la_code)
+# An authority's assessment steps of a year (embargo state, inspector notes): an authority
+# has thousands of evidence events in the log and a handful of steps a year.
+ix_event_log_la_year = Index("ix_rm_event_log_la_year", event_log.c.la_code, event_log.c.year, event_log.c.kind)
 
 projector_position = Table(
     "rm_projector_position", metadata,
@@ -86,4 +89,4 @@ READ_MODEL_TABLES = (evidence, event_log)
 # model from empty and creates them once at the end (the queries only need them
 # to be fast, never to be right).
 BULK_INDEXES = (ix_evidence_la_kind, ix_evidence_urn, ix_event_log_la, ix_event_log_urn, ix_event_log_agg,
-                ix_event_log_kind)
+                ix_event_log_kind, ix_event_log_la_year)

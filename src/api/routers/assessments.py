@@ -44,11 +44,11 @@ STEP_TYPES = frozenset(k.name for k in step_kinds())
 
 
 def readable_assessment(authority: AuthorityPath, year: YearPath, principal: PrincipalDep,
-                        ledger: LedgerDep, _fresh: FreshDep) -> str:
+                        ledger: LedgerDep, views: ViewsDep) -> str:
     """The authority's code, once the caller may see this assessment (ADR 0007)."""
     policy.require_role(principal, policy.INSPECTOR, policy.AUDITOR, policy.APPEALS_PANEL, policy.LOCAL_AUTHORITY)
     la = ledger.authorities.resolve(authority).la_code
-    policy.read_assessment(principal, assessment_state(ledger.engine, la, year))
+    policy.read_assessment(principal, views.assessment_state(la, year))
     return la
 
 

@@ -19,7 +19,6 @@ from api.deps import (
 )
 from api.schemas import NationalView, ProfileView, problems
 from domain.framework import LATEST_YEAR
-from projections.assessments import appealed_authorities, assessment_state
 
 router = APIRouter(prefix="/v1", tags=["views"])
 
@@ -36,10 +35,10 @@ def profile(authority: AuthorityPath, principal: PrincipalDep, ledger: LedgerDep
     profiles are public: /v1/published/authorities/{authority}/profile."""
     policy.require_role(principal, policy.INSPECTOR, policy.AUDITOR, policy.APPEALS_PANEL, policy.LOCAL_AUTHORITY)
     la = ledger.authorities.resolve(authority).la_code
-    policy.read_authority(principal, la, appealed_authorities(ledger.engine))
+    policy.read_authority(principal, la, views.appealed_authorities())
     # An inspector's cut-off exclusions are part of the embargoed assessment: an authority's own
     # profile leaves them out until its draft letter has been sent (ADR 0007).
-    notes = policy.sees_inspector_notes(principal, assessment_state(ledger.engine, la, year))
+    notes = policy.sees_inspector_notes(principal, views.assessment_state(la, year))
     return views.profile(la, year=year, as_at=as_at, known_at=known_at, layer=layer, inspector_notes=notes)
 
 

@@ -1,0 +1,132 @@
+"""What the views keep between questions (issue 5), on SQLite and PostgreSQL: an
+authority's facts are read once and reused for every as-at date until an event
+about that authority is projected; answers are kept per read-model position; the
+embargo state is kept per position. Nothing kept may ever give a stale answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from adapters.views import Views
+from projections import queries
+from tests.integration.test_assessment_scenarios import block_b_good, providers_in_every_group, urn_of
+
+LA, OTHER = "886", "919"
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list[str]:
+    """The authorities whose facts were read from the read model, in order."""
+    seen: list[str] = []
+    real = queries.authority_evidence
+
+    def counting(engine, la_code, known_at, year=None):
+        seen.append(la_code)
+        return real(engine, la_code, known_at, year=year)
+
+    monkeypatch.setattr("adapters.views.authority_evidence", counting)
+    return seen
+
+
+def primary(view: dict) -> dict:
+    return next(g for g in view["layer1"]["groups"] if g["code"] == "primary_schools")
+
+
+def test_a_new_as_at_date_reuses_the_facts_and_a_new_event_about_the_authority_reloads_them(ledger, clock, loads):
+    clock.set(at("2011-04-01"))
+    ledger.record(providers_in_every_group(LA, "good", per_group=1) + block_b_good(LA)
+                  + providers_in_every_group(OTHER, "good", per_group=1))
+    views = Views(ledger)
+    first = views.proposal(LA, 2011, as_at=date(2011, 8, 31))
+    views.proposal(LA, 2011, as_at=date(2011, 8, 30))
+    views.profile(LA, as_at=date(2011, 7, 1))
+    assert loads == [LA], "three as-at questions, one read of the facts"
+
+    # An event about another authority moves the read model but not this authority's facts.
+    clock.set(at("2011-05-01"))
+    ledger.record([{"type": "withdrawal", "client_id": "wd:other", "actor": "t",
+                    "target": f"insp:{urn_of(OTHER, 'primary_schools')}", "reason": "wrong school"}])
+    assert views.proposal(LA, 2011, as_at=date(2011, 8, 29)) == {**first, "as_at": "2011-08-29",
+                                                                   "known_at": clock.now.isoformat()}
+    assert loads == [LA]
+
+    # An event about this authority is seen at once.
+    assert primary(views.profile(LA, as_at=date(2011, 8, 31)))["number_inspected"] == 1
+    ledger.record([{"type": "withdrawal", "client_id": "wd:own", "actor": "t",
+                    "target": f"insp:{urn_of(LA, 'primary_schools')}", "reason": "wrong school"}])
+    assert primary(views.profile(LA, as_at=date(2011, 8, 31)))["number_inspected"] == 0
+    assert loads == [LA, LA]
+
+
+def test_facts_as_known_at_an_earlier_time_are_kept_apart_from_now(ledger, clock, loads):
+    clock.set(at("2011-04-01"))
+    ledger.record(providers_in_every_group(LA, "good", per_group=1) + block_b_good(LA))
+    before = clock.advance(days=1)
+    clock.set(at("2011-05-01"))
+    ledger.record([{"type": "withdrawal", "client_id": "wd:1", "actor": "t",
+                    "target": f"insp:{urn_of(LA, 'primary_schools')}", "reason": "wrong school"}])
+    views = Views(ledger)
+    assert primary(views.profile(LA, known_at=before))["number_inspected"] == 1
+    assert primary(views.profile(LA))["number_inspected"] == 0
+    assert primary(views.profile(LA, known_at=before, as_at=date(2011, 8, 1)))["number_inspected"] == 1
+    assert primary(views.profile(LA, as_at=date(2011, 8, 1)))["number_inspected"] == 0
+    assert loads == [LA, LA]
+
+
+def test_the_clock_going_back_reads_the_facts_again(ledger, clock, loads):
+    """Only a test's clock goes back; "now" then knows less, and the facts kept for a later
+    "now" must not answer for it."""
+    clock.set(at("2011-04-01"))
+    ledger.record(providers_in_every_group(LA, "good", per_group=1))
+    clock.set(at("2011-05-01"))
+    ledger.record([{"type": "withdrawal", "client_id": "wd:1", "actor": "t",
+                    "target": f"insp:{urn_of(LA, 'primary_schools')}", "reason": "wrong school"}])
+    views = Views(ledger)
+    assert primary(views.profile(LA))["number_inspected"] == 0
+    clock.set(at("2011-04-15"))
+    assert primary(views.profile(LA, as_at=date(2011, 8, 30)))["number_inspected"] == 1
+    assert loads == [LA, LA]
+
+
+def test_the_national_table_reads_each_authority_once_for_several_dates(ledger, clock, loads):
+    clock.set(at("2011-04-01"))
+    ledger.record(providers_in_every_group(LA, "good", per_group=1) + block_b_good(LA))
+    views = Views(ledger)
+    a = views.national(2011, as_at=date(2011, 8, 31))
+    b = views.national(2011, as_at=date(2010, 1, 1))
+    n = len(ledger.authorities.all)
+    assert len(loads) == n, "152 authorities read once, not once per date"
+    row = lambda t: next(r for r in t["authorities"] if r["la_code"] == LA)  # noqa: E731
+    assert row(a)["proposal_label"] == "performs excellently"
+    assert row(b)["proposal_label"] == "no evidence recorded"  # nothing had happened yet
+
+
+def test_no_facts_are_kept_when_the_setting_is_zero(ledger, clock, loads):
+    clock.set(at("2011-04-01"))
+    ledger.record(providers_in_every_group(LA, "good", per_group=1))
+    views = Views(ledger, cache_authorities=0)
+    views.profile(LA, as_at=date(2011, 8, 31))
+    views.profile(LA, as_at=date(2011, 8, 30))
+    assert loads == [LA, LA]
+
+
+def test_the_embargo_state_is_kept_per_position_and_moves_with_it(ledger, clock):
+    clock.set(at("2011-09-01"))
+    ledger.record(providers_in_every_group(LA, "good", per_group=1))
+    ledger.catch_up()
+    views = Views(ledger)
+    pinned = views.at(ledger.projector.position())
+    assert not pinned.assessment_state(LA, 2011).draft_sent
+    assert pinned.appealed_authorities() == frozenset()
+    ledger.record([{"type": "draft_letter_sent", "client_id": "dl:1", "actor": "insp", "la_code": LA, "year": 2011,
+                    "occurred_on": "2011-09-20", "grade": "well"}])
+    ledger.catch_up()
+    assert not pinned.assessment_state(LA, 2011).draft_sent, "pinned at the earlier position"
+    assert views.at(ledger.projector.position()).assessment_state(LA, 2011).draft_sent
+    assert views.assessment_state(LA, 2011).draft_sent

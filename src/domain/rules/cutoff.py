@@ -23,7 +23,7 @@ every item the cut-off excluded, each with the rule that decided it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -90,7 +90,10 @@ class ProviderDecision:
 class CutoffResult:
     year: int
     as_at: date
-    decisions: tuple[CutoffDecision, ...]
+    # Every item's decision, in order: a CutoffDecision, or for provider inspections (thousands
+    # an authority) the arguments of one, built when `decisions` is first read (the proposal
+    # and the national table read only what counted).
+    decision_parts: tuple[CutoffDecision | tuple, ...] = field(repr=False)
     provider_decisions: tuple[ProviderDecision, ...]
     providers: dict[str, ProviderFact]
     provider_inspections: tuple[ProviderInspectionFact, ...]  # counted, ¶19-normalised
@@ -103,6 +106,10 @@ class CutoffResult:
     indicators: tuple[IndicatorFact, ...]
     published_grades: tuple[PublishedGradeFact, ...]
     inspector_notes: tuple[InspectorNoteFact, ...]
+
+    @cached_property
+    def decisions(self) -> tuple[CutoffDecision, ...]:
+        return tuple(d if isinstance(d, CutoffDecision) else _decision(*d[:5], **d[5]) for d in self.decision_parts)
 
     @cached_property
     def layer_one_urns(self) -> frozenset[str]:
@@ -149,8 +156,12 @@ class _Verdict:
     counts: bool
     rule_id: str
     paragraph: str
-    reason: str
+    reason: str | tuple  # a text, or (format, *arguments) formatted when a decision is built
     exception: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.reason if isinstance(self.reason, str) else self.reason[0].format(*self.reason[1:])
 
 
 def normal_cutoff_verdict(
@@ -158,19 +169,22 @@ def normal_cutoff_verdict(
 ) -> _Verdict:
     """¶28 normal rule (ADR 0010): occurred by as_at, published by min(as_at, data date)."""
     if occurred_on > as_at:
-        return _Verdict(False, NOT_YET_OCCURRED, "¶28", f"occurred {occurred_on} after as_at {as_at}")
+        return _Verdict(False, NOT_YET_OCCURRED, "¶28", ("occurred {} after as_at {}", occurred_on, as_at))
     if published_on is None:
-        return _Verdict(False, "cutoff.unpublished", "¶28", "report not published")
+        return _UNPUBLISHED
     if published_on > as_at:
-        return _Verdict(False, "cutoff.not_yet_published", "¶28", f"published {published_on}, after as_at {as_at}")
+        return _Verdict(False, "cutoff.not_yet_published", "¶28", ("published {}, after as_at {}", published_on, as_at))
     if published_on > data_date:
         return _Verdict(
             False,
             "cutoff.published_after_data_date",
             "¶28",
-            f"published {published_on}, after the profile data date {data_date}",
+            ("published {}, after the profile data date {}", published_on, data_date),
         )
-    return _Verdict(True, "cutoff.published_by_data_date", "¶28", f"published {published_on} by {data_date}")
+    return _Verdict(True, "cutoff.published_by_data_date", "¶28", ("published {} by {}", published_on, data_date))
+
+
+_UNPUBLISHED = _Verdict(False, "cutoff.unpublished", "¶28", "report not published")
 
 
 def occurred_within(window: tuple[date, date] | None, occurred_on: date) -> bool:
@@ -250,7 +264,7 @@ def _decision(kind: str, ref: str, verdict: _Verdict, occurred_on, published_on,
         counts=verdict.counts,
         rule_id=verdict.rule_id,
         paragraph=verdict.paragraph,
-        reason=verdict.reason,
+        reason=verdict.text,
         exception=verdict.exception,
         occurred_on=occurred_on,
         published_on=published_on,
@@ -263,14 +277,16 @@ def recorded_grade_of_compliance_check(grade: Grade) -> Grade:
     return Grade.INADEQUATE if grade is Grade.INADEQUATE else Grade.SATISFACTORY
 
 
-def decide_provider_inspection(
+def judge_provider_inspection(
     inspection: ProviderInspectionFact,
     providers: dict[str, ProviderFact],
     as_at: date,
     framework: FrameworkSettings,
     notes: tuple[InspectorNoteFact, ...],
-) -> tuple[CutoffDecision, ProviderInspectionFact | None]:
-    """Block A item: normal rule, then exceptions 1 and 2 for what the normal rule excludes."""
+) -> tuple[CutoffDecision | tuple, ProviderInspectionFact | None]:
+    """Block A item: normal rule, then exceptions 1 and 2 for what the normal rule excludes.
+    Returns the decision (or the arguments of one, see `CutoffResult.decision_parts`) and the
+    inspection as counted (None if it does not count)."""
     provider = providers.get(inspection.urn)
     if provider is None or provider.group not in GROUPS_BY_CODE:
         verdict = _Verdict(
@@ -292,11 +308,21 @@ def decide_provider_inspection(
         recorded_as = recorded_grade_of_compliance_check(inspection.overall_effectiveness)
         counted = replace(inspection, overall_effectiveness=recorded_as, staying_safe=None,
                           enjoying_and_achieving=None)
-    decision = _decision(
-        "provider_inspection", inspection.ref, verdict, inspection.occurred_on, inspection.published_on,
-        urn=inspection.urn, group=provider.group, grade_recorded_as=recorded_as,
-    )
-    return decision, (counted if verdict.counts else None)
+    parts = ("provider_inspection", inspection.ref, verdict, inspection.occurred_on, inspection.published_on,
+             {"urn": inspection.urn, "group": provider.group, "grade_recorded_as": recorded_as})
+    return parts, (counted if verdict.counts else None)
+
+
+def decide_provider_inspection(
+    inspection: ProviderInspectionFact,
+    providers: dict[str, ProviderFact],
+    as_at: date,
+    framework: FrameworkSettings,
+    notes: tuple[InspectorNoteFact, ...],
+) -> tuple[CutoffDecision, ProviderInspectionFact | None]:
+    """Block A item: its decision, and the inspection as counted (None if it does not count)."""
+    parts, counted = judge_provider_inspection(inspection, providers, as_at, framework, notes)
+    return (parts if isinstance(parts, CutoffDecision) else _decision(*parts[:5], **parts[5])), counted
 
 
 def raises_safeguarding_concern(item: Any, evidence: AuthorityEvidence) -> str | None:
@@ -411,11 +437,11 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
     """Decide, for every item of an authority's evidence, whether it counts on `as_at`."""
     providers = {p.urn: p for p in evidence.providers if p.la_code == evidence.la_code}
     notes = tuple(n for n in evidence.inspector_notes if n.noted_on <= as_at)
-    decisions: list[CutoffDecision] = []
+    decisions: list[CutoffDecision | tuple] = []
 
     counted_inspections: list[ProviderInspectionFact] = []
     for inspection in sorted(evidence.provider_inspections, key=_item_order):
-        decision, counted = decide_provider_inspection(inspection, providers, as_at, framework, notes)
+        decision, counted = judge_provider_inspection(inspection, providers, as_at, framework, notes)
         decisions.append(decision)
         if counted is not None:
             counted_inspections.append(counted)
@@ -450,7 +476,7 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
     return CutoffResult(
         year=framework.year,
         as_at=as_at,
-        decisions=tuple(decisions),
+        decision_parts=tuple(decisions),
         provider_decisions=provider_decisions,
         providers=providers,
         provider_inspections=tuple(counted_inspections),

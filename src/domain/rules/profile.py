@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 from domain.framework import FrameworkSettings
@@ -303,10 +304,24 @@ class Profile:
     early_years_without_no_children_on_roll: ProfileRow  # ¶19
     block_b: dict[str, Any]
     block_c: tuple[IndicatorRow, ...]
-    history: dict[str, tuple[ProfileRow, ...]]  # layer 3, per financial year, per group
-    providers: tuple[dict[str, Any], ...]  # layer 4
     latest_by_urn: dict[str, ProviderInspectionFact] = field(repr=False, default_factory=dict)
     cutoff: CutoffResult | None = field(repr=False, default=None)
+    framework: FrameworkSettings | None = field(repr=False, default=None)
+
+    # Layers 3 and 4 are built when first asked for: the proposal and the national table
+    # need only layers 1-2, and layer 4 lists every counted inspection of every provider.
+
+    @cached_property
+    def history(self) -> dict[str, tuple[ProfileRow, ...]]:
+        """Layer 3: per financial year, per group (Annex B)."""
+        assert self.cutoff is not None and self.framework is not None
+        return history_rows(self.cutoff, self.framework)
+
+    @cached_property
+    def providers(self) -> tuple[dict[str, Any], ...]:
+        """Layer 4: every provider with a counted inspection, and its inspections."""
+        assert self.cutoff is not None
+        return provider_rows(self.cutoff)
 
     def group(self, code: str) -> ProfileRow:
         return next(r for r in self.groups if r.code == code)
@@ -349,6 +364,44 @@ def has_no_children_on_roll(inspection: ProviderInspectionFact, cutoff: CutoffRe
     return inspection.compliance_check or marked
 
 
+def history_rows(cutoff: CutoffResult, framework: FrameworkSettings) -> dict[str, tuple[ProfileRow, ...]]:
+    """Layer 3 (Annex B): counted inspections by financial year of inspection, per group."""
+    history_items: dict[str, dict[str, list[ProviderInspectionFact]]] = defaultdict(lambda: defaultdict(list))
+    for inspection in cutoff.provider_inspections:
+        group = cutoff.providers[inspection.urn].group
+        history_items[financial_year_of(inspection.occurred_on)][group].append(inspection)
+    return {
+        year: tuple(row_of(g.code, g.label, history_items[year][g.code], framework) for g in GROUPS)
+        for year in sorted(history_items)
+    }
+
+
+def provider_rows(cutoff: CutoffResult) -> tuple[dict[str, Any], ...]:
+    """Layer 4 (Annex B): each provider with a counted inspection, whether it stands in layer 1 and why."""
+    layer_one = {p.urn: p for p in cutoff.provider_decisions}
+    inspections_of: dict[str, list[ProviderInspectionFact]] = defaultdict(list)
+    for inspection in cutoff.provider_inspections:
+        inspections_of[inspection.urn].append(inspection)
+    providers = []
+    for urn in sorted(inspections_of):
+        p = cutoff.providers[urn]
+        inspections = sorted(inspections_of[urn], key=lambda i: (i.occurred_on, i.ref))
+        providers.append({
+            "urn": urn, "name": p.name, "group": p.group, "closed_on": p.closed_on,
+            "successor_urn": p.successor_urn, "no_children_on_roll_from": p.no_children_on_roll_from,
+            "in_layer_one": layer_one[urn].in_layer_one if urn in layer_one else False,
+            "layer_one_rule": layer_one[urn].rule_id if urn in layer_one else None,
+            "inspections": [
+                {"ref": i.ref, "occurred_on": i.occurred_on, "published_on": i.published_on,
+                 "overall_effectiveness": i.overall_effectiveness, "staying_safe": i.staying_safe,
+                 "enjoying_and_achieving": i.enjoying_and_achieving, "framework": i.framework,
+                 "compliance_check": i.compliance_check}
+                for i in inspections
+            ],
+        })
+    return tuple(providers)
+
+
 def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_code: str) -> Profile:
     latest = latest_counted_by_provider(cutoff)
     group_of = {urn: cutoff.providers[urn].group for urn in latest}
@@ -371,43 +424,12 @@ def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_co
         [i for i in early_years if not has_no_children_on_roll(i, cutoff)], framework,
     )
 
-    history_items: dict[str, dict[str, list[ProviderInspectionFact]]] = defaultdict(lambda: defaultdict(list))
-    for inspection in cutoff.provider_inspections:
-        group = cutoff.providers[inspection.urn].group
-        history_items[financial_year_of(inspection.occurred_on)][group].append(inspection)
-    history = {
-        year: tuple(row_of(g.code, g.label, history_items[year][g.code], framework) for g in GROUPS)
-        for year in sorted(history_items)
-    }
-
-    layer_one = {p.urn: p for p in cutoff.provider_decisions}
-    inspections_of: dict[str, list[ProviderInspectionFact]] = defaultdict(list)
-    for inspection in cutoff.provider_inspections:
-        inspections_of[inspection.urn].append(inspection)
-    providers = []
-    for urn in sorted(inspections_of):
-        p = cutoff.providers[urn]
-        inspections = sorted(inspections_of[urn], key=lambda i: (i.occurred_on, i.ref))
-        providers.append({
-            "urn": urn, "name": p.name, "group": p.group, "closed_on": p.closed_on,
-            "successor_urn": p.successor_urn, "no_children_on_roll_from": p.no_children_on_roll_from,
-            "in_layer_one": layer_one[urn].in_layer_one if urn in layer_one else False,
-            "layer_one_rule": layer_one[urn].rule_id if urn in layer_one else None,
-            "inspections": [
-                {"ref": i.ref, "occurred_on": i.occurred_on, "published_on": i.published_on,
-                 "overall_effectiveness": i.overall_effectiveness, "staying_safe": i.staying_safe,
-                 "enjoying_and_achieving": i.enjoying_and_achieving, "framework": i.framework,
-                 "compliance_check": i.compliance_check}
-                for i in inspections
-            ],
-        })
-
     return Profile(
         year=framework.year, la_code=la_code, as_at=cutoff.as_at,
         groups=groups, super_groups=super_groups, outcome_areas=outcome_areas,
         early_years_without_no_children_on_roll=early_years_without,
         block_b=block_b_summary(cutoff), block_c=indicator_rows(cutoff.indicators),
-        history=history, providers=tuple(providers), latest_by_urn=latest, cutoff=cutoff,
+        latest_by_urn=latest, cutoff=cutoff, framework=framework,
     )
 
 

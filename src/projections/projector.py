@@ -13,17 +13,22 @@ resolved once, and a follow-up's `apply` is called to change the state.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import json.scanner
+import queue
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from itertools import chain
 from types import SimpleNamespace
 from typing import Any
 
 from eventsourcing.utils import resolve_topic
-from sqlalchemy import Connection, Engine, inspect, select, update
+from sqlalchemy import Connection, Engine, Index, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -47,6 +52,12 @@ ITEM_FOLLOW_UPS = (Item.PublicationDateSupplied, Item.Corrected, Item.Withdrawn,
 BULK_THRESHOLD = 50_000
 BULK_CACHE_KB = 131_072  # SQLite page cache of a bulk run
 BULK_CHECKPOINT = 250_000  # WAL pages (~1 GB) between SQLite checkpoints during a bulk run
+BULK_THREADED = True  # a bulk run writes in a second thread
+BULK_VALUES = True  # on SQLite with multi-row VALUES statements
+VALUES_ROWS = 4096  # at most so many rows per INSERT statement of a bulk run on SQLite
+SQLITE_LIMIT_VARIABLE_NUMBER = 9  # sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER (Python 3.11+)
+INDEX_BUILDERS = 3  # connections building the indexes at the end of a bulk run on PostgreSQL
+BULK_QUEUE = 2  # pages built ahead of the one being written during a bulk run
 
 
 def naive_utc(ts: datetime) -> datetime:
@@ -83,7 +94,9 @@ class Projector:
         if from_empty:
             self._bulk = self._start_bulk(until)
         try:
-            while True:
+            if self._bulk:
+                total = self._run_bulk(until, on_batch)
+            while True:  # the page-by-page loop (after a bulk run: what the log gained meanwhile)
                 n = self.run_batch(until)
                 if n == 0:
                     return total
@@ -93,13 +106,25 @@ class Projector:
         finally:
             if from_empty:  # a bulk run, or `reset`, dropped the secondary indexes
                 bulk, self._bulk = self._bulk, False
-                create_indexes(self.engine)
-                if bulk and self.engine.dialect.name == "sqlite":
-                    # leave the store as a live catch-up would: the WAL checkpointed
+                sqlite = self.engine.dialect.name == "sqlite"
+                # A bulk run on SQLite leaves the store as a live catch-up would, the WAL
+                # checkpointed: the rows' pages are copied while the indexes are built (the
+                # checkpoint does not block the writer), then what the indexes added.
+                early = _Background(self._checkpoint) if bulk and sqlite else None
+                try:
+                    create_indexes(self.engine, parallel=bulk)
+                finally:
+                    if early is not None:
+                        early.join()
+                if bulk and sqlite:
                     with self.engine.connect() as conn:
                         conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
                         conn.exec_driver_sql("PRAGMA cache_size=-2000")
-                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                    self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def run_batch(self, until: int | None = None) -> int:
         with self.engine.begin() as conn:
@@ -124,6 +149,110 @@ class Projector:
             page.write()
             write_position(conn, rows[-1][0])
             return len(rows)
+
+    # --- the bulk run: a builder and a writer ----------------------------------
+
+    def _run_bulk(self, until: int | None, on_batch: Callable[[int], None] | None) -> int:
+        """Build the read model from empty with two threads: this one reads, decodes and
+        builds page N+1 while a writer thread writes page N (the drivers release the GIL
+        while the database works). The writer takes the pages in log order from a bounded
+        queue and commits each page's rows with its position in one transaction, as
+        `run_batch` does; a crash leaves the read model at the end of a page.
+
+        The builder cannot read the rows of the pages not yet committed from the database,
+        so it keeps the current version of every item those pages created or closed in
+        `carry` (item id -> (page, current version or None)), dropping a page's entries
+        once the writer has committed it. Returns the events applied; stops early (the
+        caller's page-by-page loop goes on from the read model's position) if another
+        projector moved the position meanwhile.
+        """
+        pipe = _Pipeline()
+        writer = threading.Thread(target=self._write_pages, args=(pipe,), name="projector-writer", daemon=True)
+        carry: dict[str, tuple[int, _Current | None]] = {}
+        carried: deque[tuple[int, list[str]]] = deque()
+        with self.engine.connect() as conn:
+            start = read_position(conn) + 1
+        seq = reported = total = 0
+
+        def report() -> int:
+            nonlocal reported
+            n = 0
+            while reported < len(pipe.done):
+                n += pipe.done[reported]
+                if on_batch:
+                    on_batch(pipe.done[reported])
+                reported += 1
+            return n
+
+        if BULK_THREADED:
+            writer.start()
+        try:
+            while pipe.error is None:
+                committed = pipe.committed
+                while carried and carried[0][0] <= committed:  # in the database now
+                    s, ids = carried.popleft()
+                    for i in ids:
+                        if carry[i][0] == s:
+                            del carry[i]
+                total += report()
+                limit = self.batch_size if until is None else min(self.batch_size, until - start + 1)
+                if limit <= 0:
+                    break
+                rows = self.reader.read(start, limit)
+                if not rows:
+                    break
+                with self.engine.connect() as conn:
+                    page = _Page(conn, self.app, carry)
+                    page.apply(rows)
+                seq += 1
+                carried.append((seq, page.carry_into(carry, seq)))
+                page.conn = None  # the writer writes it on its own connection
+                item = _Prepared(seq, start, rows[-1][0], len(rows), page)
+                if BULK_THREADED:
+                    pipe.put(item)
+                else:
+                    self._write_page(item, pipe)
+                start = rows[-1][0] + 1
+        except BaseException:
+            pipe.abort = True
+            raise
+        finally:
+            if BULK_THREADED:
+                pipe.put(None)
+                writer.join()
+            total += report()
+        if pipe.error is not None and not isinstance(pipe.error, _Moved):
+            raise pipe.error
+        return total
+
+    def _write_pages(self, pipe: _Pipeline) -> None:
+        """The writer thread: each page's rows and its position in one transaction, in order."""
+        try:
+            while True:
+                item = pipe.queue.get()
+                if item is None:
+                    return
+                if not pipe.abort:
+                    self._write_page(item, pipe)
+        except BaseException as e:  # noqa: BLE001 - handed to the builder, which raises it
+            pipe.error = e
+            while pipe.queue.get() is not None:  # let the builder finish putting
+                pass
+
+    def _write_page(self, item: _Prepared, pipe: _Pipeline) -> None:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT}")
+                conn.exec_driver_sql(f"PRAGMA cache_size={-BULK_CACHE_KB}")
+            ensure_position(conn)
+            position = read_position(conn, for_update=True)
+            if position != item.start - 1:  # another projector wrote meanwhile
+                raise _Moved(position)
+            item.page.conn = conn
+            item.page.write(bulk=True)
+            write_position(conn, item.last)
+        pipe.committed = item.seq
+        pipe.done.append(item.count)
 
     @property
     def reader(self) -> _LogReader:
@@ -169,15 +298,52 @@ def drop_indexes(conn: Connection) -> None:
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {ix.name}")
 
 
-def create_indexes(engine: Engine) -> None:
-    for ix in BULK_INDEXES:
+def create_indexes(engine: Engine, parallel: bool = False) -> None:
+    """Create the secondary indexes that are missing. `parallel`: on PostgreSQL, build them
+    on several connections at once (each build is a server process of its own)."""
+    with engine.connect() as conn:
+        insp = inspect(conn)
+        present = {i["name"] for t in {ix.table.name for ix in BULK_INDEXES} for i in insp.get_indexes(t)}
+    missing = [ix for ix in BULK_INDEXES if ix.name not in present]
+    if parallel and engine.dialect.name == "postgresql" and len(missing) > 1:
+        workers = [_Background(lambda part=missing[i::INDEX_BUILDERS]: [_create_index(engine, ix) for ix in part])
+                   for i in range(min(INDEX_BUILDERS, len(missing)))]
+        for w in workers:
+            w.join()
+    else:
+        for ix in missing:
+            _create_index(engine, ix)
+
+
+def _create_index(engine: Engine, ix: Index) -> None:
+    try:
+        ix.create(engine, checkfirst=True)
+    except Exception:  # noqa: BLE001 - a concurrent projector created it first
+        with engine.connect() as conn:
+            names = {i["name"] for i in inspect(conn).get_indexes(ix.table.name)}
+        if ix.name not in names:
+            raise
+
+
+class _Background(threading.Thread):
+    """`fn()` in a thread of its own; `join` raises what it raised."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        super().__init__(name="projector-background", daemon=True)
+        self.fn = fn
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
         try:
-            ix.create(engine, checkfirst=True)
-        except Exception:  # noqa: BLE001 - a concurrent projector created it first
-            with engine.connect() as conn:
-                names = {i["name"] for i in inspect(conn).get_indexes(ix.table.name)}
-            if ix.name not in names:
-                raise
+            self.fn()
+        except BaseException as e:  # noqa: BLE001 - raised by join
+            self.error = e
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
 
 
 def ensure_position(conn: Connection) -> None:
@@ -205,6 +371,37 @@ def write_position(conn: Connection, position: int) -> None:
                            .values(position=position)).rowcount
     if not updated:
         conn.execute(projector_position.insert().values(name=NAME, position=position))
+
+
+class _Moved(Exception):
+    """The read model's position is not where the bulk run's next page starts."""
+
+
+class _Prepared:
+    __slots__ = ("seq", "start", "last", "count", "page")
+
+    def __init__(self, seq: int, start: int, last: int, count: int, page: _Page):
+        self.seq, self.start, self.last, self.count, self.page = seq, start, last, count, page
+
+
+class _Pipeline:
+    """What the builder and the writer of a bulk run share."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[_Prepared | None] = queue.Queue(maxsize=BULK_QUEUE)
+        self.committed = 0  # the last page the writer committed
+        self.done: list[int] = []  # events of each committed page
+        self.error: BaseException | None = None
+        self.abort = False
+
+    def put(self, item: _Prepared | None) -> None:
+        while True:
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self.error is not None and item is not None:
+                    return
 
 
 # --- reading the log ------------------------------------------------------------
@@ -239,6 +436,11 @@ class _LogReader:
     def read(self, start: int, limit: int) -> Sequence[LogRow]:
         if self.mode == "sqlite":
             with self.datastore.transaction(commit=False) as c:
+                cur = getattr(c, "sqlite_cursor", None)
+                if cur is not None:  # plain tuples, not the recorder's sqlite3.Row
+                    cur.row_factory = None
+                    cur.execute(self.sql, (start, limit))
+                    return cur.fetchall()
                 c.execute(self.sql, (start, limit))
                 return [tuple(r) for r in c.fetchall()]
         if self.mode == "postgres":
@@ -392,10 +594,11 @@ class _Current:
 class _Page:
     """Rows produced by one page of the log, written in one go."""
 
-    def __init__(self, conn: Connection, app: Any):
+    def __init__(self, conn: Connection, app: Any, carry: dict[str, tuple[int, _Current | None]] | None = None):
         self.conn = conn
         self.app = app
         self.pg = conn.dialect.name == "postgresql"
+        self.carry = carry  # a bulk run's versions of pages not yet committed (see Projector._run_bulk)
         self.current: dict[str, _Current | None] = {}  # item id -> current version (None: has none)
         self.inserts: list[list[Any]] = []
         self.closes: list[tuple[Any, ...]] = []
@@ -469,12 +672,13 @@ class _Page:
             raise LookupError(f"read model has no current row for item {item_id}")
         old = current.row
         ts = _timestamp(ev["timestamp"])
-        old[_TO] = ts
-        old[_CLOSED_BY] = t.name
-        old[_WITHDRAWN] = t.withdrawn
-        self.current[item_id] = None
-        if current.stored:
+        if current.stored:  # a row of an earlier page: closed by an UPDATE (and never changed here)
             self.closes.append((ts, t.name, t.withdrawn, item_id, old[1]))
+        else:  # a row this page inserts
+            old[_TO] = ts
+            old[_CLOSED_BY] = t.name
+            old[_WITHDRAWN] = t.withdrawn
+        self.current[item_id] = None
         if not t.withdrawn:
             item = SimpleNamespace(state=dict(current.state), withdrawn=False)
             t.cls.apply(SimpleNamespace(**ev), item)
@@ -516,6 +720,17 @@ class _Page:
     def _load(self, ids: set[str]) -> list[_Current]:
         ids = [i for i in ids if i not in self.current]
         out: list[_Current] = []
+        if self.carry:
+            carry, rest = self.carry, []
+            for i in ids:
+                c = carry.get(i)
+                if c is None:
+                    rest.append(i)
+                else:
+                    self.current[i] = c[1]
+                    if c[1] is not None:
+                        out.append(c[1])
+            ids = rest
         for i in range(0, len(ids), 500):
             part = ids[i:i + 500]
             if self.pg:
@@ -538,13 +753,44 @@ class _Page:
             self.current.setdefault(item_id, None)
         return out
 
+    def carry_into(self, carry: dict[str, tuple[int, _Current | None]], seq: int) -> list[str]:
+        """Record in `carry` the current version (or None) of every item this page knows, as
+        a later page will find it: stored, so that it is closed by an UPDATE and its row, which
+        the writer is inserting, is never changed. Returns their ids."""
+        for i, c in self.current.items():
+            if c is not None:
+                c.stored = True
+            carry[i] = (seq, c)
+        return list(self.current)
+
     # --- writing --------------------------------------------------------------
 
-    def write(self) -> None:
+    def write(self, bulk: bool = False) -> None:
         if self.pg:
             self._write_pg()
+        elif bulk and BULK_VALUES:
+            self._write_sqlite_bulk()
         else:
             self._write_sqlite()
+
+    def _write_sqlite_bulk(self) -> None:
+        """The inserts as few multi-row VALUES statements as the store's limit on variables
+        allows: the driver releases the GIL for the whole of each statement and takes it back
+        once, where `executemany` does so for every row, and each time it may wait a switch
+        interval (5 ms) for the bulk run's builder thread to let it go."""
+        dbapi = self.conn.connection.dbapi_connection
+        cur = dbapi.cursor()
+        if self.closes:
+            cur.executemany("UPDATE rm_evidence SET recorded_to=?, closed_by=?, withdrawn=? WHERE item_id=? AND version=?",
+                            self.closes)
+        limit = dbapi.getlimit(SQLITE_LIMIT_VARIABLE_NUMBER)
+        for table, columns, rows in (("rm_evidence", EVIDENCE_COLUMNS, self.inserts),
+                                     ("rm_event_log", LOG_COLUMNS, self.log)):
+            step = max(1, min(VALUES_ROWS, limit // len(columns)))
+            for i in range(0, len(rows), step):
+                part = rows[i:i + step]
+                cur.execute(_values_sql(table, columns, len(part)), list(chain.from_iterable(part)))
+        cur.close()
 
     def _write_sqlite(self) -> None:
         cur = self.conn.connection.cursor()  # the DBAPI cursor: executemany without re-packing
@@ -571,6 +817,12 @@ class _Page:
                     with cur.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
                         for r in rows:
                             copy.write_row(r)
+
+
+@lru_cache(maxsize=16)
+def _values_sql(table: str, columns: tuple[str, ...], n: int) -> str:
+    one = "(" + ",".join("?" * len(columns)) + ")"
+    return f"INSERT INTO {table} ({','.join(columns)}) VALUES " + ",".join([one] * n)
 
 
 # --- digest -----------------------------------------------------------------

@@ -405,3 +405,42 @@ def test_the_exceptions_list_shows_counted_compliance_checks_recorded_under_para
                            provider_inspections=(check, ordinary))
     listed = decide_cutoff(ev, framework_for(2011), date(2011, 11, 8)).exceptions_list
     assert [(d.ref, d.counts, d.grade_recorded_as) for d in listed] == [("#5", True, Grade.INADEQUATE)]
+
+
+# ------------------------------------------------- the newest-first path (issue 5)
+
+
+def test_latest_counted_is_the_most_recent_of_all_counted_inspections_on_every_as_at():
+    """`latest_counted` judges each provider's inspections newest first and stops at the first
+    that counts; it must agree with judging every inspection (`provider_inspections`) and taking
+    ¶27's most recent, for exceptions, compliance checks, closures and inspector exclusions alike."""
+    import random
+
+    from domain.rules.profile import most_recent
+
+    rnd = random.Random(2011)
+    groups = ["primary_schools", "childminders", "la_childrens_homes", "la_fostering", "general_fe_colleges"]
+    providers, inspections, notes = [], [], []
+    for p in range(60):
+        closed = date(2011, rnd.randint(1, 12), 1) if rnd.random() < 0.2 else None
+        providers.append(provider(f"P{p}", rnd.choice(groups), closed_on=closed))
+        for k in range(rnd.randint(1, 5)):
+            occurred = date(rnd.randint(2008, 2011), rnd.randint(1, 12), rnd.randint(1, 28))
+            published = None if rnd.random() < 0.2 else date.fromordinal(occurred.toordinal() + rnd.randint(10, 120))
+            ref = f"#{p * 10 + k}"
+            inspections.append(inspection(ref, f"P{p}", occurred, published, rnd.choice(list(Grade)),
+                                          compliance_check=rnd.random() < 0.1))
+            if occurred.month in (7, 8) and rnd.random() < 0.3:
+                notes.append(InspectorNoteFact(f"#n{ref}", "cutoff_exclusion", date(2011, 9, 1), "late", ref))
+    inspections.append(inspection("#x", "ELSEWHERE"))  # a provider not in this authority
+    evidence = AuthorityEvidence(LA, providers=tuple(providers), provider_inspections=tuple(inspections),
+                                 inspector_notes=tuple(notes))
+    for as_at in (date(2009, 6, 30), date(2011, 6, 30), date(2011, 8, 31), date(2011, 9, 2), PUBLICATION):
+        result = decide_cutoff(evidence, F, as_at)
+        by_urn: dict[str, list] = {}
+        for i in result.provider_inspections:
+            by_urn.setdefault(i.urn, []).append(i)
+        assert result.latest_counted == {urn: most_recent(items) for urn, items in by_urn.items()}, as_at
+        assert len(result.decisions) == len(inspections)
+        assert {d.ref for d in result.decisions if d.counts} == {i.ref for i in result.provider_inspections}
+        assert result.latest_counted, "the data exercises the rule"

@@ -90,13 +90,13 @@ class ProviderDecision:
 class CutoffResult:
     year: int
     as_at: date
-    # Every item's decision, in order: a CutoffDecision, or for provider inspections (thousands
-    # an authority) the arguments of one, built when `decisions` is first read (the proposal
-    # and the national table read only what counted).
-    decision_parts: tuple[CutoffDecision | tuple, ...] = field(repr=False)
+    # The decisions on Block B and Block C items, in order. Those on provider inspections
+    # (thousands an authority) are made when `decisions` or `provider_inspections` is first
+    # read: layers 1-2, the proposal and the national table need only `latest_counted`.
+    other_decisions: tuple[CutoffDecision, ...]
     provider_decisions: tuple[ProviderDecision, ...]
     providers: dict[str, ProviderFact]
-    provider_inspections: tuple[ProviderInspectionFact, ...]  # counted, ¶19-normalised
+    latest_counted: dict[str, ProviderInspectionFact]  # each provider's most recent counted inspection (¶27)
     unannounced_inspections: tuple[UnannouncedInspectionFact, ...]
     full_inspections: tuple[FullInspectionFact, ...]
     joint_area_reviews: tuple[JointAreaReviewFact, ...]
@@ -106,10 +106,24 @@ class CutoffResult:
     indicators: tuple[IndicatorFact, ...]
     published_grades: tuple[PublishedGradeFact, ...]
     inspector_notes: tuple[InspectorNoteFact, ...]
+    evidence: AuthorityEvidence = field(repr=False, compare=False, default=AuthorityEvidence(""))
+    framework: FrameworkSettings | None = field(repr=False, compare=False, default=None)
+
+    @cached_property
+    def _judged(self) -> tuple[tuple[CutoffDecision | tuple, ProviderInspectionFact | None], ...]:
+        """Every provider inspection judged, in order (the same rules as `latest_counted`)."""
+        return tuple(judge_provider_inspection(i, self.providers, self.as_at, self.framework, self.inspector_notes)
+                     for i in sorted(self.evidence.provider_inspections, key=_item_order))
+
+    @cached_property
+    def provider_inspections(self) -> tuple[ProviderInspectionFact, ...]:
+        """Every counted provider inspection, ¶19-normalised, in order."""
+        return tuple(counted for _, counted in self._judged if counted is not None)
 
     @cached_property
     def decisions(self) -> tuple[CutoffDecision, ...]:
-        return tuple(d if isinstance(d, CutoffDecision) else _decision(*d[:5], **d[5]) for d in self.decision_parts)
+        """Every item's decision: provider inspections, then Block B, then Block C."""
+        return tuple(_as_decision(parts) for parts, _ in self._judged) + self.other_decisions
 
     @cached_property
     def layer_one_urns(self) -> frozenset[str]:
@@ -322,7 +336,11 @@ def decide_provider_inspection(
 ) -> tuple[CutoffDecision, ProviderInspectionFact | None]:
     """Block A item: its decision, and the inspection as counted (None if it does not count)."""
     parts, counted = judge_provider_inspection(inspection, providers, as_at, framework, notes)
-    return (parts if isinstance(parts, CutoffDecision) else _decision(*parts[:5], **parts[5])), counted
+    return _as_decision(parts), counted
+
+
+def _as_decision(parts: CutoffDecision | tuple) -> CutoffDecision:
+    return parts if isinstance(parts, CutoffDecision) else _decision(*parts[:5], **parts[5])
 
 
 def raises_safeguarding_concern(item: Any, evidence: AuthorityEvidence) -> str | None:
@@ -437,14 +455,17 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
     """Decide, for every item of an authority's evidence, whether it counts on `as_at`."""
     providers = {p.urn: p for p in evidence.providers if p.la_code == evidence.la_code}
     notes = tuple(n for n in evidence.inspector_notes if n.noted_on <= as_at)
-    decisions: list[CutoffDecision | tuple] = []
+    decisions: list[CutoffDecision] = []
 
-    counted_inspections: list[ProviderInspectionFact] = []
-    for inspection in sorted(evidence.provider_inspections, key=_item_order):
-        decision, counted = judge_provider_inspection(inspection, providers, as_at, framework, notes)
-        decisions.append(decision)
-        if counted is not None:
-            counted_inspections.append(counted)
+    # ¶27: a provider's most recent counted inspection. Judged newest first, stopping at the
+    # first that counts; every inspection is judged only if `decisions` is read.
+    latest: dict[str, ProviderInspectionFact] = {}
+    for urn, inspections in evidence.inspections_newest_first.items():
+        for inspection in inspections:
+            _, counted = judge_provider_inspection(inspection, providers, as_at, framework, notes)
+            if counted is not None:
+                latest[urn] = counted
+                break
 
     def block_b(kind: str, items: Iterable[Any]) -> tuple[Any, ...]:
         kept = []
@@ -469,17 +490,17 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
         if decision.counts:
             indicators.append(item)
 
-    inspected = {i.urn for i in counted_inspections}
+    inspected = set(latest)
     provider_decisions = tuple(
         decide_provider(p, providers, inspected, as_at) for p in sorted(providers.values(), key=lambda p: p.urn)
     )
     return CutoffResult(
         year=framework.year,
         as_at=as_at,
-        decision_parts=tuple(decisions),
+        other_decisions=tuple(decisions),
         provider_decisions=provider_decisions,
         providers=providers,
-        provider_inspections=tuple(counted_inspections),
+        latest_counted=latest,
         unannounced_inspections=unannounced,
         full_inspections=full,
         joint_area_reviews=jars,
@@ -489,6 +510,8 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
         indicators=tuple(indicators),
         published_grades=tuple(g for g in evidence.published_grades if g.year < framework.year),
         inspector_notes=notes,
+        evidence=evidence,
+        framework=framework,
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Literal
 
 from domain.vocabulary import AssessmentGrade, Grade
@@ -199,6 +200,16 @@ class AuthorityEvidence:
     indicators: tuple[IndicatorFact, ...] = ()
     published_grades: tuple[PublishedGradeFact, ...] = ()
     inspector_notes: tuple[InspectorNoteFact, ...] = ()
+
+    @cached_property
+    def inspections_newest_first(self) -> dict[str, tuple[ProviderInspectionFact, ...]]:
+        """Each provider's inspections, the most recent first in ¶27's order (date, then
+        publication, then ref). Built once for facts kept across many as-at dates."""
+        by_urn: dict[str, list[ProviderInspectionFact]] = {}
+        for i in self.provider_inspections:
+            by_urn.setdefault(i.urn, []).append(i)
+        return {urn: tuple(sorted(items, key=lambda i: (i.occurred_on, i.published_on or date.max, i.ref), reverse=True))
+                for urn, items in by_urn.items()}
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

@@ -164,11 +164,8 @@ def most_recent(inspections: Iterable[ProviderInspectionFact]) -> ProviderInspec
 
 def latest_counted_by_provider(cutoff: CutoffResult) -> dict[str, ProviderInspectionFact]:
     """Layer 1: each provider once, by its most recent counted inspection (¶27, ¶20)."""
-    by_urn: dict[str, list[ProviderInspectionFact]] = defaultdict(list)
-    for inspection in cutoff.provider_inspections:
-        by_urn[inspection.urn].append(inspection)
     in_layer_one = cutoff.layer_one_urns
-    return {urn: most_recent(items) for urn, items in by_urn.items() if urn in in_layer_one}
+    return {urn: i for urn, i in cutoff.latest_counted.items() if urn in in_layer_one}
 
 
 def financial_year_of(day: date) -> str:

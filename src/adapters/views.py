@@ -32,6 +32,7 @@ from projections.queries import authority_evidence, known_at_clause
 from projections.tables import event_log, evidence
 
 LAYERS = (1, 2, 3, 4)
+ASSESSMENTS_KEPT = 8  # the last few (cut-off, profile, proposal) of a process, shared by its views
 NO_EVIDENCE = "no evidence recorded"
 
 
@@ -64,6 +65,7 @@ class Views:
         self._lock = threading.Lock()
         self._position: int | None = None
         self._facts = _FactsKept(cache_authorities)
+        self._assessed: OrderedDict[tuple, Any] = OrderedDict()
 
     def at(self, position: int) -> Views:
         """These views pinned at a read-model position the caller has just read (an HTTP
@@ -99,14 +101,19 @@ class Views:
         fw = framework_for(year)
         return Point(as_at or fw.publication_on or date(year, 12, 31), known_at or self.ledger.clock())
 
-    def _evidence(self, la_code: str, year: int, known_at: datetime, asked: datetime | None = None) -> AuthorityEvidence:
+    def _evidence(self, la_code: str, year: int, known_at: datetime, asked: datetime | None = None,
+                  inspector_notes: bool = True) -> AuthorityEvidence:
         """What the ledger knew about the authority at `known_at` (`asked`: the known_at the
         caller gave, None for "now"). Kept per authority until an event about it is projected:
         the facts do not depend on the as-at date, so a new as-at question, or the national
         table, reuses them and only the rules run again."""
-        key = (la_code, year, "now" if asked is None else naive_utc(asked).isoformat())
-        return self._facts.get(key, self.position(), naive_utc(known_at), lambda: self._la_version(la_code),
-                               lambda: authority_evidence(self.ledger.engine, la_code, known_at, year=year))
+        key = (la_code, year, "now" if asked is None else naive_utc(asked).isoformat(), inspector_notes)
+
+        def load() -> AuthorityEvidence:
+            ev = authority_evidence(self.ledger.engine, la_code, known_at, year=year)
+            return ev if inspector_notes else replace(ev, inspector_notes=())
+
+        return self._facts.get(key, self.position(), naive_utc(known_at), lambda: self._la_version(la_code), load)
 
     def _la_version(self, la_code: str) -> int:
         """The log position of the latest event about the authority (its providers' included)."""
@@ -115,12 +122,27 @@ class Views:
 
     def _assess(self, la_code: str, fw: FrameworkSettings, pt: Point, inspector_notes: bool = True,
                 asked: datetime | None = None):
-        ev = self._evidence(la_code, fw.year, pt.known_at, asked)
-        if not inspector_notes:
-            ev = replace(ev, inspector_notes=())
-        cutoff = decide_cutoff(ev, fw, pt.as_at)
-        profile = build_profile_from(cutoff, fw, la_code)
-        return cutoff, profile, propose_grade_from(cutoff, profile, fw)
+        """The cut-off, the profile and the proposal at a point of view. The last few are kept,
+        so a profile and a proposal asked together run the rules once."""
+        key = ("assess", la_code, fw.year, pt.as_at, "now" if asked is None else naive_utc(asked).isoformat(),
+               inspector_notes, self.position())
+
+        def compute():
+            ev = self._evidence(la_code, fw.year, pt.known_at, asked, inspector_notes)
+            cutoff = decide_cutoff(ev, fw, pt.as_at)
+            profile = build_profile_from(cutoff, fw, la_code)
+            return cutoff, profile, propose_grade_from(cutoff, profile, fw)
+
+        with self._lock:
+            if key in self._assessed:
+                self._assessed.move_to_end(key)
+                return self._assessed[key]
+        value = compute()
+        with self._lock:
+            self._assessed[key] = value
+            while len(self._assessed) > ASSESSMENTS_KEPT:
+                self._assessed.popitem(last=False)
+        return value
 
     def la(self, authority: str) -> str:
         return self.ledger.authorities.resolve(authority).la_code
@@ -220,7 +242,9 @@ class Views:
         if known_at is not None:
             q = q.where(event_log.c.recorded_at <= naive_utc(known_at))
         with self.ledger.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(q.order_by(event_log.c.position)).mappings()]
+            # Sorted here, not by the query: ORDER BY position leads SQLite to walk every event of
+            # the authority in position order rather than the few steps of the year by index.
+            return sorted((dict(r) for r in conn.execute(q).mappings()), key=lambda r: r["position"])
 
     def inspector_judgement(self, la_code: str, year: int, known_at: datetime) -> dict[str, Any] | None:
         steps = [s for s in self.assessment_steps(la_code, year, known_at) if s["kind"] == "inspector_judgement_applied"]

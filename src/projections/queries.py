@@ -107,7 +107,8 @@ def authority_evidence(engine: Engine, la_code: str, known_at: datetime, year: i
                                           event_log.c.recorded_at <= naive_utc(known_at))
         if year is not None:
             steps_q = steps_q.where(event_log.c.year == year)
-        steps = list(conn.execute(steps_q.order_by(event_log.c.position)).mappings())
+        # Sorted here: ORDER BY position would walk all the authority's events (see Views.assessment_steps).
+        steps = sorted(conn.execute(steps_q).mappings(), key=lambda r: r["position"])
         client_refs = _refs_by_client_id(conn, [s["details"].get("target") for s in steps if s["kind"] == "cutoff_exclusion"], known)
     by_kind: dict[str, list[Any]] = {}
     for r in la_rows:

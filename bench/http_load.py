@@ -104,9 +104,12 @@ def run_wrk(base: str, token: str | None, paths: list[str], seconds: float, conc
     script = WRK_SCRIPT % (", ".join(f'"{p}"' for p in paths), header)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", "-s", f.name, base],
-                         capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    done = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", "-s", f.name, base],
+                          capture_output=True, text=True, timeout=seconds + 60)
     os.unlink(f.name)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk exited {done.returncode}: {done.stderr.strip() or done.stdout.strip()}")
+    out = done.stdout
 
     def ms(label: str) -> float:
         m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
@@ -198,8 +201,8 @@ def ingest(base: str, token: str, batches: int, size: int) -> dict[str, Any]:
                 raise SystemExit(f"ingest failed: {r.status_code} {r.text[:300]}")
             posted += len(events)
     wall = time.perf_counter() - t0
-    return {"postings": posted, "seconds": wall, "postings_per_s": posted / wall,
-            "batch_p50_ms": statistics.median(took) * 1000}
+    return {"postings": posted, "seconds": wall, "postings_per_s": posted / wall if posted else float("nan"),
+            "batch_p50_ms": statistics.median(took) * 1000 if took else float("nan")}
 
 
 def main() -> None:

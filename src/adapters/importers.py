@@ -533,9 +533,13 @@ def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
             head = now  # others wrote, but nothing this import touches: append after them
         head += chunk.last - first + 1
         first = chunk.last + 1
-        if project:
-            ledger.catch_up()
-            gc.collect(1)  # the automatic collector is off (_gc_paused)
+    if project:
+        # Once, after the last chunk: from an empty read model the projector then takes its
+        # bulk path over the whole import (secondary indexes built once, at the end) rather
+        # than maintaining them chunk by chunk. The read model may lag the log at any time
+        # (ADR 0002); reads that need the import wait for its position.
+        ledger.catch_up()
+        gc.collect(1)  # the automatic collector is off (_gc_paused)
     return len(staged.chunks)
 
 

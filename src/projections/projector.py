@@ -20,7 +20,8 @@ import json.scanner
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from itertools import chain
@@ -57,7 +58,7 @@ BULK_VALUES = True  # on SQLite with multi-row VALUES statements
 VALUES_ROWS = 4096  # at most so many rows per INSERT statement of a bulk run on SQLite
 SQLITE_LIMIT_VARIABLE_NUMBER = 9  # sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER (Python 3.11+)
 INDEX_BUILDERS = 3  # connections building the indexes at the end of a bulk run on PostgreSQL
-BULK_QUEUE = 2  # pages built ahead of the one being written during a bulk run
+BULK_QUEUE = 1  # pages built ahead of the one being written during a bulk run
 
 
 def naive_utc(ts: datetime) -> datetime:
@@ -206,12 +207,13 @@ class Projector:
                     page.apply(rows)
                 seq += 1
                 carried.append((seq, page.carry_into(carry, seq)))
-                page.conn = None  # the writer writes it on its own connection
+                page.conn = page.current = None  # the writer writes it on its own connection
                 item = _Prepared(seq, start, rows[-1][0], len(rows), page)
                 if BULK_THREADED:
                     pipe.put(item)
                 else:
-                    self._write_page(item, pipe)
+                    with self._writer_connection() as wconn:
+                        self._write_page(wconn, item, pipe)
                 start = rows[-1][0] + 1
         except BaseException:
             pipe.abort = True
@@ -228,19 +230,36 @@ class Projector:
     def _write_pages(self, pipe: _Pipeline) -> None:
         """The writer thread: each page's rows and its position in one transaction, in order."""
         try:
-            while True:
-                item = pipe.queue.get()
-                if item is None:
-                    return
-                if not pipe.abort:
-                    self._write_page(item, pipe)
+            with self._writer_connection() as conn:
+                while True:
+                    item = pipe.queue.get()
+                    if item is None:
+                        return
+                    if not pipe.abort:
+                        self._write_page(conn, item, pipe)
         except BaseException as e:  # noqa: BLE001 - handed to the builder, which raises it
             pipe.error = e
             while pipe.queue.get() is not None:  # let the builder finish putting
                 pass
 
-    def _write_page(self, item: _Prepared, pipe: _Pipeline) -> None:
-        with self.engine.begin() as conn:
+    @contextmanager
+    def _writer_connection(self) -> Iterator[Connection]:
+        """One connection for the pages of a bulk run; on SQLite its page cache is given
+        back at the end (see run_batch)."""
+        with self.engine.connect() as conn:
+            try:
+                yield conn
+            finally:
+                if conn.dialect.name == "sqlite":
+                    try:
+                        conn.rollback()
+                        conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                        conn.commit()
+                    except Exception:  # noqa: BLE001, S110 - the pool discards a broken connection
+                        pass
+
+    def _write_page(self, conn: Connection, item: _Prepared, pipe: _Pipeline) -> None:
+        with conn.begin():
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT}")
                 conn.exec_driver_sql(f"PRAGMA cache_size={-BULK_CACHE_KB}")
@@ -619,6 +638,7 @@ class _Page:
     def apply(self, rows: Iterable[LogRow]) -> None:
         decoded: list[tuple[int, str, int, _Topic, dict[str, Any]]] = []
         wanted: set[str] = set()
+        created: list[str] = []
         topics = _topics
         for row in rows:
             t = topics.get(row[3]) or _topic(row[3])
@@ -641,9 +661,13 @@ class _Page:
                 if changes and changes.get("urn") is not None:
                     wanted.add(_provider_item_id(changes["urn"]))
             elif action == CREATED:
+                created.append(item_id)
                 s = state["state"]
                 if s.get("la_code") is None and s.get("urn") is not None:
                     wanted.add(_provider_item_id(s["urn"]))
+        # An item this page creates has no row before it (its creation is its first event).
+        for item_id in created:
+            self.current[item_id] = None
         # The current rows of the items this page follows up, and of the providers whose
         # authority a new version takes: one query, then one for the providers those name.
         loaded = self._load(wanted)
@@ -786,10 +810,13 @@ class _Page:
         limit = dbapi.getlimit(SQLITE_LIMIT_VARIABLE_NUMBER)
         for table, columns, rows in (("rm_evidence", EVIDENCE_COLUMNS, self.inserts),
                                      ("rm_event_log", LOG_COLUMNS, self.log)):
-            step = max(1, min(VALUES_ROWS, limit // len(columns)))
-            for i in range(0, len(rows), step):
-                part = rows[i:i + step]
-                cur.execute(_values_sql(table, columns, len(part)), list(chain.from_iterable(part)))
+            step = 1 << (max(1, min(VALUES_ROWS, limit // len(columns))).bit_length() - 1)
+            i, left = 0, len(rows)
+            while left:  # `step` rows at a time, then powers of two: statements the driver has compiled
+                n = step if left >= step else 1 << (left.bit_length() - 1)
+                cur.execute(_values_sql(table, columns, n), list(chain.from_iterable(rows[i:i + n])))
+                i += n
+                left -= n
         cur.close()
 
     def _write_sqlite(self) -> None:
@@ -819,7 +846,7 @@ class _Page:
                             copy.write_row(r)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _values_sql(table: str, columns: tuple[str, ...], n: int) -> str:
     one = "(" + ",".join("?" * len(columns)) + ")"
     return f"INSERT INTO {table} ({','.join(columns)}) VALUES " + ",".join([one] * n)

@@ -180,6 +180,36 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("the server did not become ready")
 
 
+def national_tables(base: str, token: str, n: int) -> list[float]:
+    """`n` national tables as at 31 August 2011, one after the other (each worker answers
+    the first it gets from what it does not keep yet)."""
+    import httpx
+
+    took = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300) as c:
+        for i in range(n):
+            t = time.perf_counter()
+            r = c.get("/v1/national/2011", params={"as_at": f"2011-08-{31 - i:02d}"})
+            took.append(time.perf_counter() - t)
+            if r.status_code != 200:
+                raise SystemExit(f"national table: HTTP {r.status_code}: {r.text[:300]}")
+    return took
+
+
+def worker_memory(parent: int) -> list[dict[str, Any]]:
+    """Resident memory now and at peak (VmRSS, VmHWM) of the server's worker processes."""
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(parent):
+            out.append({"pid": int(status.parent.name), "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
+                        "peak_mb": int(fields["VmHWM"].split()[0]) / 1024})
+    return out
+
+
 def ingest(base: str, token: str, batches: int, size: int) -> dict[str, Any]:
     import httpx
 
@@ -218,6 +248,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--national", type=int, default=0, help="national tables to ask for after the profile load")
     args = ap.parse_args()
     reader, writer, las = prepare(args.database_url, args.import_path)
     port = free_port()
@@ -231,6 +262,8 @@ def main() -> None:
         warm = run_client(base=base, token=reader, paths=paths, seconds=args.warmup, concurrency=args.concurrency)
         print(f"warm-up: {warm['requests']} requests in {args.warmup:.0f} s", flush=True)
         load = run_client(base=base, token=reader, paths=paths, seconds=args.seconds, concurrency=args.concurrency)
+        tables = national_tables(base, reader, args.national)
+        memory = worker_memory(server.pid)
         fed = ingest(base, writer, args.batches, args.batch)
     finally:
         server.terminate()
@@ -241,7 +274,12 @@ def main() -> None:
           f"{floor['rps']:>7.0f} req/s /health/live      {load['rps'] / floor['rps']:.2f}   ≥ 300 req/s, p99 ≤ 100 ms")
     print(f"{'5b ingest, batches of ' + str(args.batch):<40} {fed['postings_per_s']:>7.0f} postings/s "
           f"(batch p50 {fed['batch_p50_ms']:.0f} ms){'':<8} {'-':<34} -      ≥ 3,000 events/s")
-    print(json.dumps({"profile": load, "floor": floor, "ingest": fed, "authorities": las}))
+    if tables:
+        print(f"{'4 national table GET (first, then kept)':<40} " + ", ".join(f"{t:.2f} s" for t in tables))
+    print(f"{'6 resident memory of each worker':<40} " + ", ".join(
+        f"pid {m['pid']}: now {m['rss_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB" for m in memory))
+    print(json.dumps({"profile": load, "floor": floor, "ingest": fed, "authorities": las, "national_s": tables,
+                      "workers_memory": memory}))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ Stores live under var/projbench/ (SQLite) and in the PostgreSQL database
 `csa_projbench_<scale>`; each is imported once and reused by later runs
 (`--fresh` imports again). Prints events/s, medians of `--reps`, and the ratio
 of the rebuild to the baseline (select_notifications(…, 10000) + to_domain_event).
+The repetitions of the baseline and of the rebuild alternate, so that a machine
+whose load changes colours both alike; the rebuild's CPU time (all its threads)
+is printed beside its wall time. `--check` also rebuilds page by page (no bulk
+run: the live catch-up's path) and fails if the two digests differ.
 """
 
 from __future__ import annotations
@@ -78,13 +82,28 @@ def read_decode(ledger: Ledger, decode: bool) -> int:
         start = notes[-1].id + 1
 
 
-def timed(fn, reps: int) -> tuple[float, int]:
-    times, n = [], 0
+def alternating(fns: dict[str, object], reps: int) -> dict[str, tuple[float, float, int]]:
+    """Each function once per round, `reps` rounds: name -> (median wall s, median CPU s, result)."""
+    walls: dict[str, list[float]] = {k: [] for k in fns}
+    cpus: dict[str, list[float]] = {k: [] for k in fns}
+    out: dict[str, int] = {}
     for _ in range(reps):
-        t = time.perf_counter()
-        n = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), n
+        for name, fn in fns.items():
+            t, c = time.perf_counter(), time.process_time()
+            out[name] = fn()
+            walls[name].append(time.perf_counter() - t)
+            cpus[name].append(time.process_time() - c)
+    return {k: (statistics.median(walls[k]), statistics.median(cpus[k]), out[k]) for k in fns}
+
+
+def page_by_page(ledger: Ledger) -> int:
+    """A rebuild without the bulk run (the live catch-up's path, page after page)."""
+    ledger.projector.reset()
+    ledger.projector._start_bulk = lambda until: False  # noqa: SLF001
+    try:
+        return ledger.projector.run()
+    finally:
+        del ledger.projector._start_bulk
 
 
 def main() -> None:
@@ -94,6 +113,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--check", action="store_true", help="also rebuild page by page and compare the digests")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     path = dataset(args.scale)
@@ -119,18 +139,29 @@ def main() -> None:
             print(f"{kind}: {how} {ledger.projector.log_position():,} events in {dt:.1f} s "
                   f"({ledger.projector.log_position() / dt:,.0f} ev/s)", flush=True)
         events = ledger.projector.log_position()
-        if not args.skip_baseline:
-            raw, _ = timed(lambda led=ledger: read_decode(led, False), args.reps)
-            dec, _ = timed(lambda led=ledger: read_decode(led, True), args.reps)
-        rb, n = timed(ledger.rebuild, args.reps)
+        fns = {} if args.skip_baseline else {"raw": lambda led=ledger: read_decode(led, False),
+                                             "dec": lambda led=ledger: read_decode(led, True)}
+        fns["rebuild"] = ledger.rebuild
+        res = alternating(fns, args.reps)
+        rb, rb_cpu, n = res["rebuild"]
         d, counts = digest(ledger.engine)
         print(f"{kind} {args.scale}: {events:,} events", flush=True)
         if not args.skip_baseline:
+            raw, dec = res["raw"][0], res["dec"][0]
             print(f"  raw rows        {events / raw:>10,.0f} ev/s ({raw:.2f} s)")
             print(f"  read+decode     {events / dec:>10,.0f} ev/s ({dec:.2f} s)")
-        print(f"  rebuild         {n / rb:>10,.0f} ev/s ({rb:.2f} s, median of {args.reps})"
+        print(f"  rebuild         {n / rb:>10,.0f} ev/s ({rb:.2f} s, CPU {rb_cpu:.2f} s, median of {args.reps})"
               + ("" if args.skip_baseline else f"  ratio to read+decode {dec / rb:.2f}"))
-        print(f"  digest {d[:16]} {counts}", flush=True)
+        print(f"  digest {d} {counts}", flush=True)
+        if args.check:
+            t = time.perf_counter()
+            page_by_page(ledger)
+            dt = time.perf_counter() - t
+            d2, _ = digest(ledger.engine)
+            print(f"  page by page    {events / dt:>10,.0f} ev/s ({dt:.2f} s)  digest {'same' if d2 == d else 'DIFFERS ' + d2}",
+                  flush=True)
+            if d2 != d:
+                sys.exit(f"{kind}: the bulk rebuild and the page-by-page rebuild differ")
         ledger.close()
 
 

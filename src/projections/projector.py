@@ -188,7 +188,8 @@ class Projector:
         if BULK_THREADED:
             writer.start()
         try:
-            while pipe.error is None:
+            rows = self._read_ahead(start, until)
+            while rows and pipe.error is None:
                 committed = pipe.committed
                 while carried and carried[0][0] <= committed:  # in the database now
                     s, ids = carried.popleft()
@@ -196,12 +197,6 @@ class Projector:
                         if carry[i][0] == s:
                             del carry[i]
                 total += report()
-                limit = self.batch_size if until is None else min(self.batch_size, until - start + 1)
-                if limit <= 0:
-                    break
-                rows = self.reader.read(start, limit)
-                if not rows:
-                    break
                 with self.engine.connect() as conn:
                     page = _Page(conn, self.app, carry)
                     page.apply(rows)
@@ -209,12 +204,15 @@ class Projector:
                 carried.append((seq, page.carry_into(carry, seq)))
                 page.conn = page.current = None  # the writer writes it on its own connection
                 item = _Prepared(seq, start, rows[-1][0], len(rows), page)
+                start = rows[-1][0] + 1
+                # The next page is read before this one is handed over: the writer, idle until
+                # then, does not hold the GIL (binding its rows) while the reads need it.
+                rows = self._read_ahead(start, until)
                 if BULK_THREADED:
                     pipe.put(item)
                 else:
                     with self._writer_connection() as wconn:
                         self._write_page(wconn, item, pipe)
-                start = rows[-1][0] + 1
         except BaseException:
             pipe.abort = True
             raise
@@ -226,6 +224,10 @@ class Projector:
         if pipe.error is not None and not isinstance(pipe.error, _Moved):
             raise pipe.error
         return total
+
+    def _read_ahead(self, start: int, until: int | None) -> Sequence[LogRow]:
+        limit = self.batch_size if until is None else min(self.batch_size, until - start + 1)
+        return self.reader.read(start, limit) if limit > 0 else []
 
     def _write_pages(self, pipe: _Pipeline) -> None:
         """The writer thread: each page's rows and its position in one transaction, in order."""

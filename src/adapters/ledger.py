@@ -25,8 +25,9 @@ from domain.errors import ConflictingPosting, FieldError, InvalidEvidence
 from domain.handlers import Batch, Outcome
 from domain.model import provider_id
 from domain.postings import Posting, parse_posting
+from projections.projector import NAME as PROJECTOR_NAME
 from projections.projector import Projector, create_read_model, digest
-from projections.tables import event_log
+from projections.tables import event_log, projector_position
 
 Clock = Callable[[], datetime]
 EXPORT_HEADER = "csa-ledger-export"
@@ -137,6 +138,21 @@ class Ledger:
 
     def catch_up(self, on_batch: Callable[[int], None] | None = None) -> int:
         return self.projector.run(on_batch=on_batch)
+
+    def positions(self) -> tuple[int, int]:
+        """The read model's position and the log's, read in one round trip (every HTTP read asks)."""
+        table = getattr(self.app.recorder, "events_table_name", None)
+        if table is None:  # another recorder: ask each
+            return self.projector.position(), self.projector.log_position()
+        if self.engine.dialect.name == "sqlite":
+            log = f"SELECT MAX(rowid) FROM {table}"
+        else:
+            schema = getattr(getattr(self.app.recorder, "datastore", None), "schema", None) or "public"
+            log = f'SELECT MAX(notification_id) FROM "{schema}"."{table}"'
+        sql = text(f"SELECT (SELECT position FROM {projector_position.name} WHERE name = :name), ({log})")
+        with self.engine.connect() as conn:
+            read, head = conn.execute(sql, {"name": PROJECTOR_NAME}).one()
+        return read or 0, head or 0
 
     def rebuild(self, on_batch: Callable[[int], None] | None = None) -> int:
         self.projector.reset()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 5_000_000
     # How long a read waits for the projector to reach a requested log position.
     read_your_writes_wait_seconds: float = 5.0
+    # How long an API process may trust a token it has authenticated before asking the store again:
+    # a revocation reaches the other processes within this time (the revoking one at once).
+    token_cache_seconds: float = 5.0
     # Answers (profiles, proposals, national tables) each API process keeps, per read-model position.
     views_cache_answers: int = 512
     # Authorities whose facts (what the ledger knew, before the as-at rules) each API process keeps:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -44,9 +45,15 @@ class TokenError(ValueError):
 
 
 class TokenStore:
-    def __init__(self, engine: Engine, pepper: str):
+    """`cache_seconds`: how long a process may keep an authenticated token's principal
+    without asking the store again. A revocation is seen at once by the process that
+    revokes, and by every other process within that time (docs/deployment.md)."""
+
+    def __init__(self, engine: Engine, pepper: str, cache_seconds: float = 0.0):
         self.engine = engine
         self.pepper = pepper.encode()
+        self.cache_seconds = cache_seconds
+        self._kept: dict[str, tuple[float, Principal]] = {}
         token_metadata.create_all(engine)
 
     def _hash(self, token: str) -> str:
@@ -67,8 +74,10 @@ class TokenStore:
 
     def revoke(self, token_id: int) -> bool:
         with self.engine.begin() as conn:
-            return bool(conn.execute(update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            done = bool(conn.execute(update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
                                      .values(revoked_at=datetime.now(UTC).replace(tzinfo=None))).rowcount)
+        self._kept = {k: v for k, v in self._kept.items() if v[1].token_id != token_id}
+        return done
 
     def list(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -86,7 +95,19 @@ class TokenStore:
         return select(c.id, c.name, c.role, c.la_code, c.created_at, c.revoked_at)
 
     def authenticate(self, token: str) -> Principal | None:
+        key = self._hash(token)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] > time.monotonic():
+            return kept[1]
         with self.engine.connect() as conn:
-            row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == self._hash(token),
+            row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == key,
                                                         api_tokens.c.revoked_at.is_(None))).mappings().first()
-        return Principal(row["name"], row["role"], row["la_code"], row["id"]) if row else None
+        if row is None:
+            self._kept.pop(key, None)
+            return None
+        principal = Principal(row["name"], row["role"], row["la_code"], row["id"])
+        if self.cache_seconds > 0:
+            if len(self._kept) > 10_000:  # bounded: tokens are few; drop the lot rather than grow
+                self._kept.clear()
+            self._kept[key] = (time.monotonic() + self.cache_seconds, principal)
+        return principal

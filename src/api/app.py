@@ -44,7 +44,7 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
         app.state.ledger = ledger
         app.state.views = Views(ledger, cache_entries=s.views_cache_answers,
                                 cache_authorities=s.views_cache_authorities)
-        app.state.tokens = TokenStore(ledger.engine, s.token_pepper)
+        app.state.tokens = TokenStore(ledger.engine, s.token_pepper, cache_seconds=s.token_cache_seconds)
         try:
             yield
         finally:

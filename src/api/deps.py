@@ -76,10 +76,10 @@ def fresh_read_model(
     read model's position."""
     deadline = _time.monotonic() + settings.read_your_writes_wait_seconds
     while True:
-        position, log = ledger.projector.position(), ledger.projector.log_position()
+        position, log = ledger.positions()
         if position < log:
             ledger.catch_up()
-            position = ledger.projector.position()
+            position, log = ledger.positions()
         if min_position is None or position >= min_position:
             return position
         if min_position > log:

@@ -161,9 +161,10 @@ def prepare(url: str, import_path: str | None) -> tuple[str, str, list[str]]:
     return reader, writer, las
 
 
-def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
+def start_server(url: str, port: int, workers: int, warm_start: bool = True) -> subprocess.Popen:
     env = {**os.environ, "CSA_DATABASE_URL": url, "CSA_TOKEN_PEPPER": PEPPER, "CSA_ENVIRONMENT": "bench",
-           "CSA_MAX_BATCH_EVENTS": "1000", "PYTHONPATH": str(ROOT / "src")}
+           "CSA_MAX_BATCH_EVENTS": "1000", "PYTHONPATH": str(ROOT / "src"),
+           "CSA_VIEWS_WARM_ON_START": "true" if warm_start else "false"}
     csa = Path(sys.executable).with_name("csa")
     proc = subprocess.Popen([str(csa), "serve", "--port", str(port), "--workers", str(workers)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -244,7 +245,10 @@ def main() -> None:
     ap.add_argument("--import", dest="import_path")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--warmup", type=float, default=20, help="seconds of the same load before measuring")
+    ap.add_argument("--warmup", type=float, default=45, help="seconds of the same load before measuring")
+    ap.add_argument("--cold-start", action="store_true",
+                    help="start the workers without CSA_VIEWS_WARM_ON_START (each reads an authority's facts "
+                         "the first time it is asked: the load balancer decides which worker is cold)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500)
@@ -253,7 +257,7 @@ def main() -> None:
     reader, writer, las = prepare(args.database_url, args.import_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(args.database_url, port, args.workers)
+    server = start_server(args.database_url, port, args.workers, warm_start=not args.cold_start)
     try:
         paths = [f"/v1/authorities/{la}/profile?as_at=2011-08-31" for la in las] or ["/v1/authorities/886/profile"]
         floor = run_client(base=base, token=None, paths=["/v1/health/live"], seconds=args.seconds,

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # Authorities whose facts (what the ledger knew, before the as-at rules) each API process keeps:
     # one national table needs 152; about 1.5 MB each on average, 12 MB for the largest (issue 5).
     views_cache_authorities: int = 160
+    # Read every authority's facts (as known now, latest year) in the background when an API
+    # process starts, so that no first question waits for them; ~15 s of CPU and ~400 MB per
+    # process on the national set. Off by default (tests, small stores).
+    views_warm_on_start: bool = False
 
     @field_validator("database_url")
     @classmethod

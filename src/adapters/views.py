@@ -144,6 +144,18 @@ class Views:
                 self._assessed.popitem(last=False)
         return value
 
+    def warm(self, year: int = LATEST_YEAR, stop: threading.Event | None = None) -> int:
+        """Read every authority's facts as known now, to be kept (as many as the cache holds):
+        the first question about any of them is then answered from kept facts. Returns how
+        many were read; stops early when `stop` is set."""
+        n = 0
+        for a in self.ledger.authorities.all[: self._facts.entries]:
+            if stop is not None and stop.is_set():
+                break
+            self._evidence(a.la_code, year, self.ledger.clock())
+            n += 1
+        return n
+
     def la(self, authority: str) -> str:
         return self.ledger.authorities.resolve(authority).la_code
 

@@ -3,6 +3,7 @@ views and the token store are opened in the lifespan and closed with it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -45,9 +46,18 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
         app.state.views = Views(ledger, cache_entries=s.views_cache_answers,
                                 cache_authorities=s.views_cache_authorities)
         app.state.tokens = TokenStore(ledger.engine, s.token_pepper, cache_seconds=s.token_cache_seconds)
+        stop = threading.Event()
+        warming = None
+        if s.views_warm_on_start:  # read every authority's facts in the background (ADR 0022)
+            warming = threading.Thread(target=app.state.views.warm, kwargs={"stop": stop}, name="views-warm",
+                                       daemon=True)
+            warming.start()
         try:
             yield
         finally:
+            stop.set()
+            if warming is not None:
+                warming.join(timeout=30)
             ledger.close()
 
     app = FastAPI(title="CSA Ledger", version="1.0.0", lifespan=lifespan, description=DESCRIPTION,

@@ -130,3 +130,19 @@ def test_the_embargo_state_is_kept_per_position_and_moves_with_it(ledger, clock)
     assert not pinned.assessment_state(LA, 2011).draft_sent, "pinned at the earlier position"
     assert views.at(ledger.projector.position()).assessment_state(LA, 2011).draft_sent
     assert views.assessment_state(LA, 2011).draft_sent
+
+
+def test_warming_reads_every_authority_so_the_first_question_reads_nothing(ledger, clock, loads):
+    import threading
+
+    clock.set(at("2011-04-01"))
+    ledger.record(providers_in_every_group(LA, "good", per_group=1) + block_b_good(LA))
+    views = Views(ledger)
+    assert views.warm(2011) == len(ledger.authorities.all) == len(loads)
+    assert views.profile(LA, as_at=date(2011, 8, 31))["layer1"]["groups"]
+    assert len(loads) == len(ledger.authorities.all), "answered from the facts read while warming"
+
+    stopped = threading.Event()
+    stopped.set()
+    assert Views(ledger).warm(2011, stop=stopped) == 0
+    assert Views(ledger, cache_authorities=10).warm(2011) == 10, "never more than the cache keeps"

@@ -3,6 +3,7 @@ the background and answers meanwhile (ADR 0022)."""
 
 from __future__ import annotations
 
+import gc
 import time
 
 from api_helpers import evidence_of, open_api
@@ -18,3 +19,8 @@ def test_a_warm_started_process_keeps_every_authoritys_facts_and_answers_meanwhi
         while len(facts._kept) < len(api.ledger.authorities.all) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(facts._kept) >= len(api.ledger.authorities.all)
+        deadline = time.monotonic() + 30
+        while gc.get_freeze_count() == 0 and time.monotonic() < deadline:  # then frozen out of full collections
+            time.sleep(0.05)
+        assert gc.get_freeze_count() > 0
+    gc.unfreeze()  # this test process keeps running other tests

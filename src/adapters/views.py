@@ -156,6 +156,9 @@ class Views:
             n += 1
         return n
 
+    def authorities_kept(self) -> int:
+        return len(self._facts._kept)
+
     def la(self, authority: str) -> str:
         return self.ledger.authorities.resolve(authority).la_code
 

@@ -63,6 +63,7 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
         if s.views_warm_on_start:  # read every authority's facts in the background (ADR 0022)
             warming = threading.Thread(target=_warm, args=(app.state.views, stop), name="views-warm", daemon=True)
             warming.start()
+        app.state.warming = warming
         try:
             yield
         finally:

@@ -409,12 +409,15 @@ class Live(BaseModel):
 class Ready(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"status": "ok", "store": "postgresql", "log_position": 1217, "read_model_position": 1217,
-         "projector_lag": 0}]})
+         "projector_lag": 0, "authorities_kept": 152, "warming": False}]})
     status: Literal["ok", "unavailable"]
     store: str
     log_position: int | None = None
     read_model_position: int | None = None
     projector_lag: int | None = None
+    authorities_kept: int | None = Field(None, description="authorities whose facts this process keeps (ADR 0022)")
+    warming: bool | None = Field(None, description="this process is still reading every authority's facts "
+                                 "(CSA_VIEWS_WARM_ON_START); it answers meanwhile, more slowly")
     detail: str | None = None
 
 

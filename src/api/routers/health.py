@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import LedgerDep
@@ -21,12 +21,16 @@ def live() -> Live:
                              "content": {"application/json": {"example": {
                                  "status": "unavailable", "store": "postgresql",
                                  "detail": "OperationalError: connection refused"}}}}})
-def ready(ledger: LedgerDep) -> Ready | JSONResponse:
-    """`projector_lag` is how many log positions the read model has still to apply."""
+def ready(ledger: LedgerDep, request: Request) -> Ready | JSONResponse:
+    """`projector_lag` is how many log positions the read model has still to apply;
+    `authorities_kept` and `warming` describe the answering process's views (ADR 0022)."""
     store = ledger.engine.dialect.name
     try:
         log, read = ledger.projector.log_position(), ledger.projector.position()
     except Exception as e:  # noqa: BLE001 - readiness reports any store failure
         body = Ready(status="unavailable", store=store, detail=f"{type(e).__name__}: {e}"[:300])
         return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
-    return Ready(status="ok", store=store, log_position=log, read_model_position=read, projector_lag=log - read)
+    warming = getattr(request.app.state, "warming", None)
+    return Ready(status="ok", store=store, log_position=log, read_model_position=read, projector_lag=log - read,
+                 authorities_kept=request.app.state.views.authorities_kept(),
+                 warming=warming is not None and warming.is_alive())

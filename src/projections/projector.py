@@ -9,6 +9,11 @@ with the driver's bulk paths (sqlite3 `executemany`, PostgreSQL `COPY`). The
 current rows of the items a page follows up are loaded in one query per page.
 The domain's own event classes still decide what an event does: the topic is
 resolved once, and a follow-up's `apply` is called to change the state.
+
+A run from an empty read model over many events (a rebuild, `csa verify`) is a bulk
+run: its secondary indexes are built once at the end, and two threads share the work,
+the caller's reading, decoding and building page N+1 while a writer thread commits
+page N (rows and position in one transaction, pages in log order; see `_run_bulk`).
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import getpass
 import json
+import signal
 import sys
 import tempfile
-import time as time_module
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -171,16 +172,22 @@ def project(
     follow: Annotated[bool, typer.Option(help="keep following the log (a projector process); stop with Ctrl-C")] = False,
     interval: Annotated[float, typer.Option(help="with --follow: seconds between polls when caught up")] = 0.5,
 ) -> None:
-    """Bring the read model up to date with the log (the projector's catch-up loop)."""
+    """Bring the read model up to date with the log (the projector's catch-up loop).
+    With --follow, Ctrl-C (SIGINT) or SIGTERM stops it after the page it is applying."""
     led = _ledger()
-    with tqdm(desc="projecting", unit=" events", disable=None, file=sys.stderr) as bar:
-        n = led.catch_up(on_batch=bar.update)
-        while follow:
-            try:
-                time_module.sleep(interval)
+    stop = threading.Event()
+    handlers = {}
+    if follow:  # a signal sets the flag; the loop stops between pages, never inside one
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        with tqdm(desc="projecting", unit=" events", disable=None, file=sys.stderr) as bar:
+            n = led.catch_up(on_batch=bar.update)
+            while follow and not stop.wait(interval):
                 n += led.catch_up(on_batch=bar.update)
-            except KeyboardInterrupt:
-                break
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     typer.echo(f"applied {n} events; read model at log position {led.projector.position()}")
 
 

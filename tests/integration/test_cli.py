@@ -118,9 +118,11 @@ def test_assess_and_exceptions_as_json(csa):
     assert csa("profile", "Atlantis").exit_code == EXIT_INVALID
 
 
-def test_a_following_projector_process_applies_what_writers_record(store_url, tmp_path):
+@pytest.mark.parametrize("stop_with", ["SIGINT", "SIGTERM"])
+def test_a_following_projector_process_applies_what_writers_record(store_url, tmp_path, stop_with):
     """`csa project --follow` as a separate projector process: writers record without
-    projecting, the projector brings the read model to the log."""
+    projecting, the projector brings the read model to the log; Ctrl-C or SIGTERM stops it
+    cleanly, between pages."""
     import os
     import signal
     import subprocess
@@ -145,7 +147,8 @@ def test_a_following_projector_process_applies_what_writers_record(store_url, tm
             time.sleep(0.1)
         assert writer.projector.position() == log
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop_with))
         out, _ = proc.communicate(timeout=20)
         writer.close()
     assert "read model at log position" in out
+    assert proc.returncode == 0

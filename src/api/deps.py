@@ -1,6 +1,10 @@
 """The API's dependencies, as `Annotated` aliases: the ledger, the views, the
 caller, a read model fresh enough for the request, and the as-at / known-at
-points of view. Routers declare these and stay thin."""
+points of view. Routers declare these and stay thin.
+
+Dependencies that never wait on the store are `async def`: FastAPI runs a plain
+`def` dependency in its thread pool, a hop (and a wait for the interpreter lock)
+per dependency per request. Those that query the store stay plain `def`."""
 
 from __future__ import annotations
 
@@ -20,19 +24,19 @@ from domain.framework import framework_for
 from domain.points import known_at_from_text
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
     return request.app.state.ledger
 
 
-def get_views(request: Request) -> Views:
+async def get_views(request: Request) -> Views:
     return request.app.state.views
 
 
-def get_tokens(request: Request) -> TokenStore:
+async def get_tokens(request: Request) -> TokenStore:
     return request.app.state.tokens
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -96,7 +100,7 @@ def fresh_read_model(
 FreshDep = Annotated[int, Depends(fresh_read_model)]
 
 
-def get_fresh_views(request: Request, position: FreshDep) -> Views:
+async def get_fresh_views(request: Request, position: FreshDep) -> Views:
     """The views pinned at the position just read: one request asks once where the read model is."""
     return request.app.state.views.at(position)
 
@@ -120,7 +124,7 @@ def parse_known_at(value: str | None, name: str = "known_at") -> datetime | None
         raise invalid_parameter(name, value, str(e)) from None
 
 
-def known_at_param(known_at: Annotated[str | None, Query(description=KNOWN_AT_DOC, max_length=40,
+async def known_at_param(known_at: Annotated[str | None, Query(description=KNOWN_AT_DOC, max_length=40,
                                                          examples=["2011-09-30T17:00:00Z"])] = None) -> datetime | None:
     return parse_known_at(known_at)
 
@@ -130,7 +134,7 @@ AuthorityPath = Annotated[str, Path(description="A 3-digit LA code (e.g. 886) or
                                     max_length=100, examples=["886"])]
 
 
-def year_param(year: Annotated[int, Path(description="The assessment year (2009, 2010 or 2011).", examples=[2011])]) -> int:
+async def year_param(year: Annotated[int, Path(description="The assessment year (2009, 2010 or 2011).", examples=[2011])]) -> int:
     framework_for(year)  # UnsupportedYear -> 404 naming the year
     return year
 
@@ -138,7 +142,7 @@ def year_param(year: Annotated[int, Path(description="The assessment year (2009,
 YearPath = Annotated[int, Depends(year_param)]
 
 
-def year_query(year: Annotated[int, Query(description="The assessment year (2009, 2010 or 2011).", examples=[2011])] = 2011) -> int:
+async def year_query(year: Annotated[int, Query(description="The assessment year (2009, 2010 or 2011).", examples=[2011])] = 2011) -> int:
     try:
         framework_for(year)
     except Exception as e:  # UnsupportedYear: a query parameter out of range is a 422, a path a 404

@@ -22,7 +22,7 @@ from adapters.database import make_engine
 from adapters.eventstore import LedgerApplication, make_application
 from adapters.reference import authorities
 from domain.errors import ConflictingPosting, FieldError, InvalidEvidence
-from domain.handlers import Batch, Outcome
+from domain.handlers import Batch, Outcome, aggregates_read
 from domain.model import provider_id
 from domain.postings import Posting, parse_posting
 from projections.projector import NAME as PROJECTOR_NAME
@@ -102,7 +102,7 @@ class Ledger:
     def record_postings(self, postings: list[Posting], *, project: bool = True) -> RecordResult:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             head = self.app.log_head()
-            batch = Batch(self.app, self.clock(), known_la_codes=self.authorities.codes)
+            batch = Batch(_Prefetched(self.app, postings), self.clock(), known_la_codes=self.authorities.codes)
             try:
                 outcomes = batch.stage(postings)
             except (InvalidEvidence, ConflictingPosting):
@@ -265,3 +265,27 @@ class Ledger:
                 conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'notification_id'), :p)"),
                              {"t": table, "p": position - 1})
         return self._insert([event])
+
+
+class _Prefetched:
+    """The store as a batch's AggregateSource, with the aggregates its postings will read
+    (providers, follow-up targets, assessments) loaded, or found absent, in one query per
+    500 ids rather than one `Repository.get` each: a batch of 250 registrations asked 250
+    times whether a provider existed. Built afresh for each attempt; a writer who commits
+    in between is caught by the store's optimistic concurrency, as before."""
+
+    def __init__(self, app: LedgerApplication, postings: Iterable[Posting]):
+        self.app = app
+        ids = list({i for p in postings for i in aggregates_read(p)})
+        self.loaded = app.aggregates_from(app.stored_events_of(ids)) if ids else {}
+        self.absent = set(ids) - set(self.loaded)
+
+    def get(self, aggregate_id: UUID) -> Any | None:
+        if aggregate_id in self.loaded:
+            return self.loaded.pop(aggregate_id)  # the batch keeps what it reads
+        if aggregate_id in self.absent:
+            return None
+        return self.app.get(aggregate_id)
+
+    def prior_postings(self, client_ids: Iterable[str]) -> dict[str, Any]:
+        return self.app.prior_postings(client_ids)

@@ -9,9 +9,11 @@ then pure rule code for what counts on the business date (domain.rules).
 from __future__ import annotations
 
 import copy
+import gc
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -128,10 +130,11 @@ class Views:
                inspector_notes, self.position())
 
         def compute():
-            ev = self._evidence(la_code, fw.year, pt.known_at, asked, inspector_notes)
-            cutoff = decide_cutoff(ev, fw, pt.as_at)
-            profile = build_profile_from(cutoff, fw, la_code)
-            return cutoff, profile, propose_grade_from(cutoff, profile, fw)
+            with cyclic_gc_paused():
+                ev = self._evidence(la_code, fw.year, pt.known_at, asked, inspector_notes)
+                cutoff = decide_cutoff(ev, fw, pt.as_at)
+                profile = build_profile_from(cutoff, fw, la_code)
+                return cutoff, profile, propose_grade_from(cutoff, profile, fw)
 
         with self._lock:
             if key in self._assessed:
@@ -152,7 +155,8 @@ class Views:
         for a in self.ledger.authorities.all[: self._facts.entries]:
             if stop is not None and stop.is_set():
                 break
-            self._evidence(a.la_code, year, self.ledger.clock())
+            with cyclic_gc_paused():
+                self._evidence(a.la_code, year, self.ledger.clock())
             n += 1
         return n
 
@@ -212,6 +216,10 @@ class Views:
                 "counts": {label: counts.get(label, 0) for label in labels}, "total": len(rows)}
 
     def _national_rows(self, fw: FrameworkSettings, pt: Point, asked: datetime | None) -> list[dict[str, Any]]:
+        with cyclic_gc_paused():
+            return self._national_rows_of(fw, pt, asked)
+
+    def _national_rows_of(self, fw: FrameworkSettings, pt: Point, asked: datetime | None) -> list[dict[str, Any]]:
         rows = []
         for a in self.ledger.authorities.all:
             cutoff, profile, p = self._assess(a.la_code, fw, pt, asked=asked)
@@ -335,6 +343,31 @@ def _proposal_diff(g1: Any, g2: Any) -> dict[str, Any]:
         "caps": {"from": [c.to_dict() for c in g1.caps], "to": [c.to_dict() for c in g2.caps]},
         "rules_changed": flipped + added,
     }
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the rules run. The facts kept for the
+    national set are ~1 M tracked objects; each full collection scans them all (~0.75 s),
+    and the rules' many short-lived results set off several per national table (4.5-8.5 s
+    instead of ~3 s). Nothing is leaked: reference counting frees as usual, and the
+    collector runs again when the last thread pausing it is done."""
+    global _gc_pausers
+    with _gc_lock:
+        _gc_pausers += 1
+        if _gc_pausers == 1:
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0:
+                gc.enable()
 
 
 class _FactsKept:

@@ -11,7 +11,11 @@ import pytest
 
 from adapters.views import Views
 from projections import queries
-from tests.integration.test_assessment_scenarios import block_b_good, providers_in_every_group, urn_of
+from tests.integration.test_assessment_scenarios import (
+    block_b_good,
+    providers_in_every_group,
+    urn_of,
+)
 
 LA, OTHER = "886", "919"
 
@@ -146,3 +150,25 @@ def test_warming_reads_every_authority_so_the_first_question_reads_nothing(ledge
     stopped.set()
     assert Views(ledger).warm(2011, stop=stopped) == 0
     assert Views(ledger, cache_authorities=10).warm(2011) == 10, "never more than the cache keeps"
+
+
+def test_the_cyclic_collector_is_paused_while_the_rules_run_and_resumed_after(ledger, clock, monkeypatch):
+    import gc
+
+    from domain.rules import cutoff as cutoff_module
+
+    seen = []
+    real = cutoff_module.decide_cutoff
+
+    def watching(*a, **kw):
+        seen.append(gc.isenabled())
+        return real(*a, **kw)
+
+    monkeypatch.setattr("adapters.views.decide_cutoff", watching)
+    clock.set(at("2011-04-01"))
+    ledger.record(providers_in_every_group(LA, "good", per_group=1))
+    assert gc.isenabled()
+    Views(ledger).profile(LA, as_at=date(2011, 8, 31))
+    Views(ledger).national(2011, as_at=date(2011, 8, 31))
+    assert seen and not any(seen), "paused during every run of the rules"
+    assert gc.isenabled(), "and running again afterwards"

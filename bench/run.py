@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -68,6 +69,17 @@ def run_task(name: str, **args: Any) -> dict[str, Any]:
     return {"error": f"{name} failed (exit {proc.returncode}): " + " | ".join(tail)}
 
 
+def run_module(module: str, *args: str) -> dict[str, Any]:
+    """A benchmark module in a child process; its last stdout line is its JSON result."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"error": f"{module} failed (exit {proc.returncode}): " + " | ".join(tail)}
+
+
 def rate(n: float, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
@@ -114,9 +126,8 @@ class Harness:
         stores = [s.strip() for s in self.args.stores.split(",") if s.strip()]
         for store in stores:
             self.store(store, data)
-        if self.wants(5):
-            self.add(Row("5", "HTTP load", "-", "separate: python -m bench.http_load --database-url URL "
-                         "(two workers, load from wrk on loopback; see docs/performance.md)"))
+        if self.wants(5) and "postgres" not in stores:
+            self.add(Row("5", "HTTP load", "-", "runs on the postgres store: --stores …,postgres"))
         self.table()
         return self.rows
 
@@ -168,6 +179,8 @@ class Harness:
                 self.rebuild_rows(kind, url, imp)
             if self.wants(3) or self.wants(4):
                 self.views_rows(kind, url)
+            if self.wants(5) and kind == "postgres":
+                self.http_rows(url)
         finally:
             if not self.args.keep:
                 drop_store(url)
@@ -218,15 +231,58 @@ class Harness:
                          f"median of {len(raw['runs'])}"))
 
     def views_rows(self, kind: str, url: str) -> None:
-        res = run_task("views", url=url, la_code=self.args.la, repeats=max(self.args.repeat, 5),
-                       national_repeats=1 if self.args.scale == "national" else self.args.repeat)
-        if not res.get("available"):
-            self.add(Row("3-4", "as-at profile/proposal, national table", kind, res.get("reason") or res.get("error", "?")))
+        """(3), (4) and the process's memory from bench.views_bench on this store."""
+        n = max(self.args.repeat, 10 if self.args.scale == "national" else 20)
+        res = run_module("bench.views_bench", "--database-url", url, "--la", self.args.la, "--repeat", str(n),
+                         "--replay-repeat", str(min(self.args.repeat, 3)), "--national-repeat",
+                         "1" if self.args.scale == "national" else str(self.args.repeat), "--json")
+        if "error" in res:
+            self.add(Row("3-4", "views (bench.views_bench)", kind, res["error"][:300]))
             return
-        for no, name in (("3", "profile"), ("3", "proposal"), ("4", "national")):
-            r = res.get(name, {})
-            text = r["error"] if "error" in r else f"{r['seconds'] * 1000:,.1f} ms median of {len(r['runs'])}"
-            self.add(Row(no, f"as-at {name}", kind, text[:200]))
+        pp, la = res["profile_proposal"], self.args.la
+        replay = pp["replay"]["median_ms"]
+        for name, label in (("repeat", "answer kept"), ("fresh", "new as-at date, facts kept"),
+                            ("cold", "nothing kept, facts read")):
+            r = pp[name]
+            self.add(Row("3", f"profile+proposal {la}, {label}", kind,
+                         f"{r['median_ms']:,.1f} ms median, p95 {r['p95_ms']:,.1f} ms (n={r['n']})",
+                         f"replay of {la}'s aggregates {replay:,.0f} ms median", f"{replay / r['median_ms']:,.1f}×",
+                         "p95 ≤ 20 ms and ≥ 20×" if name != "cold" else "-",
+                         verdict(r["p95_ms"] <= 20 and replay / r["median_ms"] >= 20) if name != "cold" else "-"))
+        for name, label in (("warm", "new as-at date, facts kept"), ("cold", "nothing kept")):
+            r = res["national"][name]
+            self.add(Row("4", f"national table, {label}", kind, f"{r['median_ms'] / 1000:,.2f} s median of {r['n']}",
+                         "-", "-", "≤ 3 s", verdict(r["median_ms"] <= 3000)))
+        self.add(Row("6", "resident memory after the views (all facts kept)", kind,
+                     f"{res['rss_mb']['now']:,.0f} MB", f"{res['rss_mb']['before']:,.0f} MB before", "-", "≤ 1 GiB",
+                     verdict(res["rss_mb"]["now"] <= 1024)))
+
+    def http_rows(self, url: str) -> None:
+        """(5) from bench.http_load: two workers on this PostgreSQL store, wrk on loopback."""
+        if not shutil.which("wrk"):
+            self.add(Row("5", "HTTP load", "postgres", "skipped: wrk is not installed (apt-get install wrk)"))
+            return
+        res = run_module("bench.http_load", "--database-url", url, "--seconds", "20", "--warmup", "20",
+                         "--national", "2")
+        if "error" in res:
+            self.add(Row("5", "HTTP load", "postgres", res["error"][:300]))
+            return
+        p, f, i = res["profile"], res["floor"], res["ingest"]
+        self.add(Row("5", "HTTP profile GET, 2 workers, wrk", "postgres",
+                     f"{p['rps']:,.0f} req/s, p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms",
+                     f"/health/live {f['rps']:,.0f} req/s", f"{p['rps'] / f['rps']:.2f}", "≥ 300 req/s, p99 ≤ 100 ms",
+                     verdict(p["rps"] >= 300 and p["p99_ms"] <= 100)))
+        events = i["postings_per_s"] * 1.5  # a batch: 250 registrations (2 events each) + 250 inspections
+        self.add(Row("5", "HTTP ingest, batches of 500", "postgres",
+                     f"{i['postings_per_s']:,.0f} postings/s ≈ {events:,.0f} events/s", "-", "-", "≥ 3,000 events/s",
+                     verdict(events >= 3000)))
+        if res.get("national_s"):
+            self.add(Row("4", "HTTP national table (first, then kept)", "postgres",
+                         ", ".join(f"{t:.2f} s" for t in res["national_s"]), "-", "-", "≤ 3 s",
+                         verdict(min(res["national_s"]) <= 3)))
+        peak = max((m["peak_mb"] for m in res["workers_memory"]), default=0)
+        self.add(Row("6", "resident memory of each API worker, peak", "postgres", f"{peak:,.0f} MB", "-", "-",
+                     "≤ 1 GiB", verdict(peak <= 1024)))
 
     def table(self) -> None:
         heads = ("#", "measure", "store", "result", "baseline (same run)", "ratio", "target", "met")

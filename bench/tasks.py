@@ -6,13 +6,11 @@ one line `BENCH-RESULT {json}`.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
 import resource
 import statistics
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -149,56 +147,11 @@ def task_read_decode(url: str, repeats: int = 3, page: int = 10000, decode: bool
     return {"events": n, "seconds": statistics.median(times), "runs": times}
 
 
-# --- (3)-(4) as-at views ------------------------------------------------------------------
-
-
-def task_views(url: str, la_code: str, repeats: int = 5, national_repeats: int = 3) -> dict[str, Any]:
-    """Latency of Views(ledger).profile / .proposal / .national, when adapters.views exists."""
-    if importlib.util.find_spec("adapters.views") is None:
-        return {"available": False, "reason": "not yet available (no adapters.views)"}
-    from adapters import views as views_module
-    from adapters.ledger import Ledger
-
-    if not hasattr(views_module, "Views"):
-        return {"available": False, "reason": "not yet available (adapters.views has no Views)"}
-    ledger = Ledger(url)
-    views = views_module.Views(ledger)
-    values = {"la_code": la_code, "authority": la_code, "la": la_code, "year": 2011, "as_at": date(2011, 8, 31)}
-    out: dict[str, Any] = {"available": True}
-    for name in ("profile", "proposal", "national"):
-        fn = getattr(views, name, None)
-        if fn is None:
-            out[name] = {"error": "no such method"}
-            continue
-        try:
-            kwargs = _arguments(fn, values)
-            n = national_repeats if name == "national" else repeats
-            if name != "national":
-                fn(**kwargs)  # warm-up (the national table is long enough to need none)
-            times = []
-            for _ in range(n):
-                t = time.perf_counter()
-                fn(**kwargs)
-                times.append(time.perf_counter() - t)
-            out[name] = {"seconds": statistics.median(times), "runs": times, "args": {k: str(v) for k, v in kwargs.items()}}
-        except Exception as e:  # noqa: BLE001 - a hook: report, never fail the run
-            out[name] = {"error": f"{type(e).__name__}: {e}"[:200]}
-    ledger.close()
-    return out
-
-
-def _arguments(fn: Any, values: dict[str, Any]) -> dict[str, Any]:
-    kwargs = {}
-    for p in inspect.signature(fn).parameters.values():
-        if p.name in values:
-            kwargs[p.name] = values[p.name]
-        elif p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise TypeError(f"does not know what to pass for parameter {p.name!r}")
-    return kwargs
+# (3)-(4) as-at views: bench/views_bench.py (run by bench.run on each store).
 
 
 TASKS = {"import": task_import, "save_baseline": task_save_baseline, "rebuild": task_rebuild,
-         "read_decode": task_read_decode, "views": task_views}
+         "read_decode": task_read_decode}
 
 
 def main(argv: list[str]) -> None:

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ledger.close()
 
     if a.json:
-        print(json.dumps(out, indent=1))
+        print(json.dumps(out))
         return out
     print(f"store {out['database']} ({out['events']:,} events), authority {a.la}, {a.year}, as at {a.as_at}")
     print(f"{'measure':62} {'median':>10} {'p95':>10}  n   replay/this")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+
+# The key of the PostgreSQL advisory lock under which a process creates the store's tables.
+SCHEMA_LOCK_KEY = 0xC5A1ED6E
 
 
 def make_engine(database_url: str) -> Engine:
@@ -23,3 +28,22 @@ def make_engine(database_url: str) -> Engine:
 
         return engine
     return create_engine(database_url, pool_pre_ping=True, pool_size=5)
+
+
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """Create tables one process at a time. Several API workers starting together on an empty
+    PostgreSQL database each ran `CREATE TABLE IF NOT EXISTS …` at once, and PostgreSQL
+    refused one ("tuple concurrently updated"): that worker failed to start and took the
+    server down. On PostgreSQL a session advisory lock serialises them; SQLite serialises
+    its own writers."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK_KEY})
+            conn.commit()

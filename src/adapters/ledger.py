@@ -18,7 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from sqlalchemy import Engine, select, text
 
-from adapters.database import make_engine
+from adapters.database import make_engine, schema_lock
 from adapters.eventstore import LedgerApplication, make_application
 from adapters.reference import authorities
 from domain.errors import ConflictingPosting, FieldError, InvalidEvidence
@@ -75,8 +75,9 @@ class Ledger:
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.database_url)
-        self.app = make_application(self.database_url)
-        create_read_model(self.engine)
+        with schema_lock(self.engine):  # workers starting together create the tables once
+            self.app = make_application(self.database_url)
+            create_read_model(self.engine)
         self.projector = Projector(self.app, self.engine, self.projector_batch)
         self.authorities = authorities()
 

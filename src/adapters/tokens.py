@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, select, update
 
+from adapters.database import schema_lock
+
 ROLES = ("integration", "inspector", "local_authority", "appeals_panel", "auditor", "admin")
 
 token_metadata = MetaData()
@@ -54,7 +56,8 @@ class TokenStore:
         self.pepper = pepper.encode()
         self.cache_seconds = cache_seconds
         self._kept: dict[str, tuple[float, Principal]] = {}
-        token_metadata.create_all(engine)
+        with schema_lock(engine):
+            token_metadata.create_all(engine)
 
     def _hash(self, token: str) -> str:
         return hmac.new(self.pepper, token.encode(), hashlib.sha256).hexdigest()

@@ -201,3 +201,24 @@ def test_two_projectors_at_once_do_not_corrupt_the_read_model(pg_url):
         assert open_rows == 1 + 40 - 8  # the provider, the inspections not withdrawn
     finally:
         writer.close()
+
+
+def test_processes_starting_together_on_an_empty_database_create_its_tables_once(pg_url):
+    """Several API workers start at once on an empty database: each opens the ledger and the
+    token store; none may fail on another's CREATE TABLE ("tuple concurrently updated")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    script = (f"import sys; sys.path.insert(0, {src!r});"
+              "from adapters.ledger import Ledger; from adapters.tokens import TokenStore;"
+              f"led = Ledger({pg_url!r}); TokenStore(led.engine, 'x' * 40); led.close(); print('ok')")
+    for _ in range(3):
+        empty_postgres(pg_url)
+        procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(6)]
+        results = [p.communicate(timeout=120) for p in procs]
+        failed = [err.strip().splitlines()[-1:] for (out, err), p in zip(results, procs, strict=True)
+                  if p.returncode != 0 or out.strip() != "ok"]
+        assert not failed, failed

@@ -81,19 +81,21 @@ class Views:
         return self.ledger.projector.position() if self._position is None else self._position
 
     def _memo(self, key: tuple, known_at: datetime | None, compute: Callable[[], Any]) -> Any:
-        key = (*key, "now" if known_at is None else naive_utc(known_at).isoformat(), self.position())
-        return self._kept(key, compute)
+        return self._kept((*key, _asked(known_at), self.position()), compute)
 
-    def _kept(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def _kept(self, key: tuple, compute: Callable[[], Any], cache: OrderedDict | None = None,
+              entries: int | None = None) -> Any:
+        """`compute()`, kept under `key` in `cache` (the answers by default), least recently used out."""
+        cache = self._cache if cache is None else cache
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
         value = compute()
         with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > self._cache_entries:
-                self._cache.popitem(last=False)
+            cache[key] = value
+            while len(cache) > (self._cache_entries if entries is None else entries):
+                cache.popitem(last=False)
         return value
 
     # --- points -------------------------------------------------------------
@@ -109,7 +111,7 @@ class Views:
         caller gave, None for "now"). Kept per authority until an event about it is projected:
         the facts do not depend on the as-at date, so a new as-at question, or the national
         table, reuses them and only the rules run again."""
-        key = (la_code, year, "now" if asked is None else naive_utc(asked).isoformat(), inspector_notes)
+        key = (la_code, year, _asked(asked), inspector_notes)
 
         def load() -> AuthorityEvidence:
             ev = authority_evidence(self.ledger.engine, la_code, known_at, year=year)
@@ -126,8 +128,7 @@ class Views:
                 asked: datetime | None = None):
         """The cut-off, the profile and the proposal at a point of view. The last few are kept,
         so a profile and a proposal asked together run the rules once."""
-        key = ("assess", la_code, fw.year, pt.as_at, "now" if asked is None else naive_utc(asked).isoformat(),
-               inspector_notes, self.position())
+        key = ("assess", la_code, fw.year, pt.as_at, _asked(asked), inspector_notes, self.position())
 
         def compute():
             with cyclic_gc_paused():
@@ -136,16 +137,7 @@ class Views:
                 profile = build_profile_from(cutoff, fw, la_code)
                 return cutoff, profile, propose_grade_from(cutoff, profile, fw)
 
-        with self._lock:
-            if key in self._assessed:
-                self._assessed.move_to_end(key)
-                return self._assessed[key]
-        value = compute()
-        with self._lock:
-            self._assessed[key] = value
-            while len(self._assessed) > ASSESSMENTS_KEPT:
-                self._assessed.popitem(last=False)
-        return value
+        return self._kept(key, compute, self._assessed, ASSESSMENTS_KEPT)
 
     def warm(self, year: int = LATEST_YEAR, stop: threading.Event | None = None) -> int:
         """Read every authority's facts as known now, to be kept (as many as the cache holds):
@@ -161,7 +153,7 @@ class Views:
         return n
 
     def authorities_kept(self) -> int:
-        return len(self._facts._kept)
+        return len(self._facts)
 
     def la(self, authority: str) -> str:
         return self.ledger.authorities.resolve(authority).la_code
@@ -345,6 +337,11 @@ def _proposal_diff(g1: Any, g2: Any) -> dict[str, Any]:
     }
 
 
+def _asked(known_at: datetime | None) -> str:
+    """The known_at a caller asked for, as a cache key: "now" when none was."""
+    return "now" if known_at is None else naive_utc(known_at).isoformat()
+
+
 _gc_lock = threading.Lock()
 _gc_pausers = 0
 
@@ -381,6 +378,9 @@ class _FactsKept:
         self.entries = entries
         self._kept: OrderedDict[tuple, tuple[int, int, datetime, AuthorityEvidence]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
     def get(self, key: tuple, position: int, known_at: datetime, la_version: Callable[[], int],
             load: Callable[[], AuthorityEvidence]) -> AuthorityEvidence:

@@ -16,9 +16,9 @@ def test_a_warm_started_process_keeps_every_authoritys_facts_and_answers_meanwhi
         assert api.client.get("/v1/authorities/886/profile", headers=api.as_("inspector")).status_code == 200
         facts = api.app.state.views._facts
         deadline = time.monotonic() + 60
-        while len(facts._kept) < len(api.ledger.authorities.all) and time.monotonic() < deadline:
+        while len(facts) < len(api.ledger.authorities.all) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(facts._kept) >= len(api.ledger.authorities.all)
+        assert len(facts) >= len(api.ledger.authorities.all)
         deadline = time.monotonic() + 30
         while gc.get_freeze_count() == 0 and time.monotonic() < deadline:  # then frozen out of full collections
             time.sleep(0.05)

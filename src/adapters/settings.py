@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # process starts, so that no first question waits for them; ~15 s of CPU and ~400 MB per
     # process on the national set. Off by default (tests, small stores).
     views_warm_on_start: bool = False
+    # Requests (and garbage collections) that take this many milliseconds or more inside an API
+    # worker are logged on `csa.timing`; 0 turns the log off. Every response says its own time
+    # in the worker in `Server-Timing: app;dur=…` (docs/deployment.md).
+    slow_request_ms: float = 500.0
 
     @field_validator("database_url")
     @classmethod

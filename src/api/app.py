@@ -4,6 +4,7 @@ views and the token store are opened in the lifespan and closed with it."""
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from adapters.tokens import TokenStore
 from adapters.views import Views
 from api import errors, schemas
 from api.routers import admin, assessments, events, health, history, published, views
+from api.timing import GcPauses, RequestTiming
 
 DESCRIPTION = """Evidence ledger of Ofsted's children's services assessment (2009-2011).
 
@@ -44,6 +46,17 @@ def _warm(views: Views, stop: threading.Event) -> None:
         gc.freeze()
 
 
+def _timing_log() -> None:
+    """`csa.timing` (api.timing) writes to standard error with the time and the worker's pid,
+    unless the deployment configured logging itself."""
+    log = logging.getLogger("csa.timing")
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s pid %(process)d %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+
+
 def create_app(database_url: str | None = None, *, settings: Settings | None = None,
                clock: Callable[[], datetime] | None = None) -> FastAPI:
     """The API over the store at `database_url` (default: the settings'). `clock` is the
@@ -64,9 +77,12 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
             warming = threading.Thread(target=_warm, args=(app.state.views, stop), name="views-warm", daemon=True)
             warming.start()
         app.state.warming = warming
+        gc_pauses = GcPauses(s.slow_request_ms)
+        gc_pauses.install()
         try:
             yield
         finally:
+            gc_pauses.remove()
             stop.set()
             if warming is not None:
                 warming.join(timeout=30)
@@ -75,6 +91,8 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
     app = FastAPI(title="CSA Ledger", version="1.0.0", lifespan=lifespan, description=DESCRIPTION,
                   docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
+    _timing_log()
+    app.add_middleware(RequestTiming, slow_ms=(settings or get_settings()).slow_request_ms)
     for module in (events, views, assessments, history, published, health, admin):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

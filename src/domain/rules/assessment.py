@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from itertools import chain
 from typing import Any
 
 from domain.framework import FrameworkSettings
@@ -107,7 +108,11 @@ class Proposal:
 
 
 def refs_of(rows: Iterable[ProfileRow]) -> tuple[str, ...]:
-    return tuple(sorted({ref for row in rows for ref in row.refs}))
+    """Every ref of the rows, once each, sorted."""
+    refs = list(chain.from_iterable(row.refs for row in rows))
+    distinct = set(refs)
+    # Each row's refs are sorted: sorting their concatenation only merges them.
+    return tuple(sorted(refs) if len(distinct) == len(refs) else sorted(distinct))
 
 
 def pct_figure(value: Fraction | None) -> str | None:
@@ -154,6 +159,8 @@ def assess_block_a(profile: Profile, framework: FrameworkSettings) -> tuple[Asse
         return A.POORLY, trace
 
     outcome = {area: share_of_groups_in_top_two(profile.outcome_areas[area]) for area in OUTCOME_AREAS}
+    outcome_refs = {area: refs_of(profile.outcome_areas[area]) for area in OUTCOME_AREAS}
+    universal_refs = refs_of(universal)
     required_top_two = dict(framework.top_two_required)
     required_universal = dict(framework.universal_top_two_required)
     passed_grades: list[AssessmentGrade] = []
@@ -193,7 +200,7 @@ def assess_block_a(profile: Profile, framework: FrameworkSettings) -> tuple[Asse
                 "Annex E note 9, ¶22, ¶59", ok,
                 {"in_top_two": len(universal_top_two), "required": need_u, "universal_present": u,
                  "universal_in_top_two": [r.code for r in universal_top_two]},
-                refs_of(universal),
+                universal_refs,
             ))
         for area in OUTCOME_AREAS:
             top, judged, share = outcome[area]
@@ -207,7 +214,7 @@ def assess_block_a(profile: Profile, framework: FrameworkSettings) -> tuple[Asse
                 "Annex E, ¶53", ok,
                 {"groups_in_top_two": top, "groups_judged": judged, "share": pct_figure(share),
                  "required_share": str(need_share)},
-                refs_of(profile.outcome_areas[area]),
+                outcome_refs[area],
             ))
         if all(checks):
             passed_grades.append(grade)

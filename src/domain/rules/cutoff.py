@@ -22,7 +22,7 @@ every item the cut-off excluded, each with the rule that decided it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
@@ -44,6 +44,7 @@ from domain.rules.facts import (
     UnannouncedInspectionFact,
     to_jsonable,
 )
+from domain.rules.timelines import Timelines, timelines_for
 from domain.vocabulary import GROUPS_BY_CODE, Grade
 
 NOT_YET_OCCURRED = "cutoff.not_yet_occurred"
@@ -94,9 +95,11 @@ class CutoffResult:
     # (thousands an authority) are made when `decisions` or `provider_inspections` is first
     # read: layers 1-2, the proposal and the national table need only `latest_counted`.
     other_decisions: tuple[CutoffDecision, ...]
-    provider_decisions: tuple[ProviderDecision, ...]
     providers: dict[str, ProviderFact]
-    latest_counted: dict[str, ProviderInspectionFact]  # each provider's most recent counted inspection (¶27)
+    # Per group, the providers standing in layer 1 and their most recent counted inspection
+    # (¶19-20, ¶27), from the facts' timelines (`domain.rules.timelines`). A provider's own
+    # decision (`provider_decisions`, every provider) is made when first read.
+    layer_one_by_group: dict[str, dict[str, ProviderInspectionFact]]
     unannounced_inspections: tuple[UnannouncedInspectionFact, ...]
     full_inspections: tuple[FullInspectionFact, ...]
     joint_area_reviews: tuple[JointAreaReviewFact, ...]
@@ -108,6 +111,28 @@ class CutoffResult:
     inspector_notes: tuple[InspectorNoteFact, ...]
     evidence: AuthorityEvidence = field(repr=False, compare=False, default=AuthorityEvidence(""))
     framework: FrameworkSettings | None = field(repr=False, compare=False, default=None)
+    timelines: Timelines | None = field(repr=False, compare=False, default=None)
+
+    @cached_property
+    def latest_counted(self) -> dict[str, ProviderInspectionFact]:
+        """Each provider's most recent counted inspection (¶27), ¶19-normalised."""
+        assert self.timelines is not None
+        return self.timelines.latest_counted(self.as_at)
+
+    @cached_property
+    def provider_decisions(self) -> tuple[ProviderDecision, ...]:
+        """Every provider's layer 1 decision, by URN."""
+        inspected = set(self.latest_counted)
+        return tuple(decide_provider(p, self.providers, inspected, self.as_at)
+                     for p in sorted(self.providers.values(), key=lambda p: p.urn))
+
+    @cached_property
+    def layer_one(self) -> dict[str, ProviderInspectionFact]:
+        """The providers standing in layer 1 and their most recent counted inspection."""
+        out: dict[str, ProviderInspectionFact] = {}
+        for in_group in self.layer_one_by_group.values():
+            out.update(in_group)
+        return out
 
     @cached_property
     def _judged(self) -> tuple[tuple[CutoffDecision | tuple, ProviderInspectionFact | None], ...]:
@@ -127,7 +152,7 @@ class CutoffResult:
 
     @cached_property
     def layer_one_urns(self) -> frozenset[str]:
-        return frozenset(p.urn for p in self.provider_decisions if p.in_layer_one)
+        return frozenset(self.layer_one)
 
     @property
     def exceptions_list(self) -> tuple[CutoffDecision | ProviderDecision, ...]:
@@ -416,36 +441,41 @@ def successors_of(provider: ProviderFact, providers: dict[str, ProviderFact]) ->
     return chain
 
 
-def decide_provider(provider: ProviderFact, providers: dict[str, ProviderFact], inspected: set[str],
-                    as_at: date) -> ProviderDecision:
-    """Layer 1 membership: open providers; restructured predecessors until the
-    successor is inspected (¶20); closed providers only in layers 3-4 (Annex B)."""
-
-    def decided(in_layer: bool, rule_id: str, paragraph: str, reason: str, exception: bool = False):
-        return ProviderDecision(provider.urn, provider.group, in_layer, rule_id, paragraph, reason,
-                                exception, provider.refs)
-
+def provider_standing(provider: ProviderFact, providers: dict[str, ProviderFact], inspected: Container[str],
+                      as_at: date, chain: list[ProviderFact] | None = None) -> tuple[bool, str, str, str | tuple, bool]:
+    """Layer 1 membership: open providers; restructured predecessors until the successor is
+    inspected (¶20); closed providers only in layers 3-4 (Annex B). Returns (in layer 1, rule,
+    paragraph, reason — a text or (format, *arguments) —, admitted under ¶20). `chain`: the
+    provider's successors, if already known."""
     if provider.group not in GROUPS_BY_CODE:
-        return decided(False, "provider.unknown_group", "¶18, Table 1", f"group {provider.group!r} is not in Table 1")
+        return False, "provider.unknown_group", "¶18, Table 1", ("group {!r} is not in Table 1", provider.group), False
     if provider.opened_on is not None and provider.opened_on > as_at:
-        return decided(False, "provider.not_yet_open", "¶27", f"opens {provider.opened_on}")
+        return False, "provider.not_yet_open", "¶27", ("opens {}", provider.opened_on), False
     if provider.closed_on is None or provider.closed_on > as_at:
         if provider.urn in inspected:
-            return decided(True, "provider.open_inspected", "¶27", "open; latest counted inspection stands")
-        return decided(False, "provider.not_inspected", "¶27", "open, no counted inspection")
-    chain = successors_of(provider, providers)
+            return True, "provider.open_inspected", "¶27", "open; latest counted inspection stands", False
+        return False, "provider.not_inspected", "¶27", "open, no counted inspection", False
+    if chain is None:
+        chain = successors_of(provider, providers)
     if not chain:
-        return decided(False, "provider.closed", "Annex B",
-                       f"closed {provider.closed_on}; closed providers appear in layers 3-4 only")
+        return (False, "provider.closed", "Annex B",
+                ("closed {}; closed providers appear in layers 3-4 only", provider.closed_on), False)
     inspected_successors = [s.urn for s in chain if s.urn in inspected]
     if inspected_successors:
-        return decided(False, "restructure.successor_inspected", "¶20",
-                       f"successor {inspected_successors[0]} inspected; its judgement replaces this one")
+        return (False, "restructure.successor_inspected", "¶20",
+                ("successor {} inspected; its judgement replaces this one", inspected_successors[0]), False)
     if provider.urn not in inspected:
-        return decided(False, "provider.not_inspected", "¶20", "restructured, no counted inspection")
-    return decided(True, "restructure.predecessor_counts", "¶20",
-                   f"restructured into {chain[-1].urn}, not yet inspected: predecessor's judgement counts",
-                   exception=True)
+        return False, "provider.not_inspected", "¶20", "restructured, no counted inspection", False
+    return (True, "restructure.predecessor_counts", "¶20",
+            ("restructured into {}, not yet inspected: predecessor's judgement counts", chain[-1].urn), True)
+
+
+def decide_provider(provider: ProviderFact, providers: dict[str, ProviderFact], inspected: Container[str],
+                    as_at: date) -> ProviderDecision:
+    """Layer 1 membership (`provider_standing`), as a decision with its reason."""
+    in_layer, rule_id, paragraph, reason, exception = provider_standing(provider, providers, inspected, as_at)
+    text = reason if isinstance(reason, str) else reason[0].format(*reason[1:])
+    return ProviderDecision(provider.urn, provider.group, in_layer, rule_id, paragraph, text, exception, provider.refs)
 
 
 # ------------------------------------------------------------------------ the whole
@@ -453,19 +483,11 @@ def decide_provider(provider: ProviderFact, providers: dict[str, ProviderFact], 
 
 def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_at: date) -> CutoffResult:
     """Decide, for every item of an authority's evidence, whether it counts on `as_at`."""
-    providers = {p.urn: p for p in evidence.providers if p.la_code == evidence.la_code}
+    # ¶19-20, ¶27: layer 1 from the facts' timelines, worked out once per facts and framework;
+    # the decision on every provider inspection is made only when `decisions` is read.
+    timelines = timelines_for(evidence, framework)
     notes = tuple(n for n in evidence.inspector_notes if n.noted_on <= as_at)
     decisions: list[CutoffDecision] = []
-
-    # ¶27: a provider's most recent counted inspection. Judged newest first, stopping at the
-    # first that counts; every inspection is judged only if `decisions` is read.
-    latest: dict[str, ProviderInspectionFact] = {}
-    for urn, inspections in evidence.inspections_newest_first.items():
-        for inspection in inspections:
-            _, counted = judge_provider_inspection(inspection, providers, as_at, framework, notes)
-            if counted is not None:
-                latest[urn] = counted
-                break
 
     def block_b(kind: str, items: Iterable[Any]) -> tuple[Any, ...]:
         kept = []
@@ -490,17 +512,12 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
         if decision.counts:
             indicators.append(item)
 
-    inspected = set(latest)
-    provider_decisions = tuple(
-        decide_provider(p, providers, inspected, as_at) for p in sorted(providers.values(), key=lambda p: p.urn)
-    )
     return CutoffResult(
         year=framework.year,
         as_at=as_at,
         other_decisions=tuple(decisions),
-        provider_decisions=provider_decisions,
-        providers=providers,
-        latest_counted=latest,
+        providers=timelines.providers,
+        layer_one_by_group=timelines.layer_one_by_group(as_at),
         unannounced_inspections=unannounced,
         full_inspections=full,
         joint_area_reviews=jars,
@@ -512,6 +529,7 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
         inspector_notes=notes,
         evidence=evidence,
         framework=framework,
+        timelines=timelines,
     )
 
 

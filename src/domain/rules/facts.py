@@ -211,8 +211,22 @@ class AuthorityEvidence:
         return {urn: tuple(sorted(items, key=lambda i: (i.occurred_on, i.published_on or date.max, i.ref), reverse=True))
                 for urn, items in by_urn.items()}
 
+    @cached_property
+    def providers_in_authority(self) -> dict[str, ProviderFact]:
+        """The providers registered in this authority, by URN (the last registration of a URN
+        stands). Built once; read only."""
+        return {p.urn: p for p in self.providers if p.la_code == self.la_code}
+
+    @cached_property
+    def rule_indexes(self) -> dict[Any, Any]:
+        """What the rules work out once from these facts and keep with them, by framework
+        (`domain.rules.timelines`)."""
+        return {}
+
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+_SEQUENCES = frozenset({list, tuple})
+_TEXT = frozenset({str})
 
 
 def to_jsonable(value: Any) -> Any:
@@ -231,6 +245,8 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
+        if type(value) in _SEQUENCES and set(map(type, value)) <= _TEXT:  # e.g. the refs of a rule
+            return list(value)
         items = [to_jsonable(v) for v in value]
         return sorted(items, key=str) if isinstance(value, set | frozenset) else items
     return value

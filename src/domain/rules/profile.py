@@ -12,13 +12,15 @@ Block B summary and Block C rows against comparators with trends (Annex A).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from fractions import Fraction
 from functools import cached_property
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from domain.framework import FrameworkSettings
@@ -151,10 +153,28 @@ class ProfileRow:
 
 def row_of(code: str, label: str, inspections: Iterable[ProviderInspectionFact], framework: FrameworkSettings,
            area: str = "overall_effectiveness") -> ProfileRow:
-    items = [i for i in inspections if getattr(i, area) is not None]
-    counts = GradeCounts.of(getattr(i, area) for i in items)
+    items = list(inspections)
+    grades = list(map(attrgetter(area), items))
+    if None in grades:  # not judged on this area (e.g. a ¶19 compliance check): left out
+        items = [i for i, g in zip(items, grades) if g is not None]
+        grades = [g for g in grades if g is not None]
+    tally = Counter(grades)
+    counts = GradeCounts(tally[Grade.OUTSTANDING], tally[Grade.GOOD], tally[Grade.SATISFACTORY],
+                         tally[Grade.INADEQUATE])
     return ProfileRow(code, label, counts, band_for(counts.pct_good_or_better, framework),
-                      tuple(sorted(i.ref for i in items)))
+                      tuple(sorted(map(_ref, items))))
+
+
+def pooled_row(code: str, label: str, rows: Iterable[ProfileRow], framework: FrameworkSettings) -> ProfileRow:
+    """¶61: a super group's row, the pooled counts of its groups' rows (the same as `row_of`
+    over all their inspections)."""
+    rows = list(rows)
+    counts = sum((r.counts for r in rows), GradeCounts())
+    return ProfileRow(code, label, counts, band_for(counts.pct_good_or_better, framework),
+                      tuple(sorted(chain.from_iterable(r.refs for r in rows))))
+
+
+_ref = attrgetter("ref")
 
 
 def most_recent(inspections: Iterable[ProviderInspectionFact]) -> ProviderInspectionFact:
@@ -164,8 +184,7 @@ def most_recent(inspections: Iterable[ProviderInspectionFact]) -> ProviderInspec
 
 def latest_counted_by_provider(cutoff: CutoffResult) -> dict[str, ProviderInspectionFact]:
     """Layer 1: each provider once, by its most recent counted inspection (¶27, ¶20)."""
-    in_layer_one = cutoff.layer_one_urns
-    return {urn: i for urn, i in cutoff.latest_counted.items() if urn in in_layer_one}
+    return cutoff.layer_one
 
 
 def financial_year_of(day: date) -> str:
@@ -400,17 +419,12 @@ def provider_rows(cutoff: CutoffResult) -> tuple[dict[str, Any], ...]:
 
 
 def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_code: str) -> Profile:
-    latest = latest_counted_by_provider(cutoff)
-    group_of = {urn: cutoff.providers[urn].group for urn in latest}
-    by_group: dict[str, list[ProviderInspectionFact]] = defaultdict(list)
-    for urn, inspection in latest.items():
-        by_group[group_of[urn]].append(inspection)
+    by_group = {g.code: list(cutoff.layer_one_by_group.get(g.code, {}).values()) for g in GROUPS}
 
-    groups = tuple(row_of(g.code, g.label, by_group[g.code], framework) for g in GROUPS)
-    super_groups = tuple(
-        row_of(s.code, s.label, [i for g in groups_of(s.code) for i in by_group[g.code]], framework)
-        for s in SUPER_GROUPS
-    )
+    group_rows = {g.code: row_of(g.code, g.label, by_group[g.code], framework) for g in GROUPS}
+    groups = tuple(group_rows.values())
+    super_groups = tuple(pooled_row(s.code, s.label, [group_rows[g.code] for g in groups_of(s.code)], framework)
+                         for s in SUPER_GROUPS)
     outcome_areas = {
         area: tuple(row_of(g.code, g.label, by_group[g.code], framework, area) for g in GROUPS)
         for area in OUTCOME_AREAS
@@ -426,7 +440,7 @@ def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_co
         groups=groups, super_groups=super_groups, outcome_areas=outcome_areas,
         early_years_without_no_children_on_roll=early_years_without,
         block_b=block_b_summary(cutoff), block_c=indicator_rows(cutoff.indicators),
-        latest_by_urn=latest, cutoff=cutoff, framework=framework,
+        latest_by_urn=cutoff.layer_one, cutoff=cutoff, framework=framework,
     )
 
 

@@ -1,0 +1,216 @@
+"""Each provider's standing on every as-at date at once, worked out once per facts.
+
+Whether a provider inspection counts (¶28, ADR 0010, 0011, 0013) depends on the as-at
+date only through three comparisons: it occurred by as_at, its report was published by
+as_at, an inspector's exclusion of it was noted by as_at. So whether it counts can change
+only on those dates; so can each provider's most recent counted inspection (¶27), and
+whether the provider stands in layer 1 (¶19-20, ¶27) changes only on those dates of its
+own and of its successors, and on its opening and closing dates.
+
+`Timelines` finds those changes once for an authority's facts and a framework year, and
+answers for any as-at date with a bisection and a dictionary built, at C speed, from the
+changes up to that date, instead of judging every provider again (issue 5; ADR 0024). The
+cut-off uses it for layer 1 only: every decision of the exceptions list and layers 3-4 is
+still made item by item by `cutoff.py`, which a randomised test compares with this.
+
+It is kept with the facts (`AuthorityEvidence.rule_indexes`), which the views keep per
+authority until an event about it is projected: an auditor stepping through dates, or
+the national table at a new date, pays for it once.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import replace
+from datetime import date
+from itertools import islice
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from domain.vocabulary import GROUPS_BY_CODE
+
+if TYPE_CHECKING:
+    from domain.framework import FrameworkSettings
+    from domain.rules.facts import AuthorityEvidence, ProviderFact, ProviderInspectionFact
+
+_MISSING = object()
+
+
+class Changes:
+    """Values per urn that change on dates: `at(as_at)` is {urn: value} of every urn whose
+    latest change on or before `as_at` set a value (a change to None removes it)."""
+
+    __slots__ = ("_dates", "_urns", "_values", "_drop_dates", "_drop_urns")
+
+    def __init__(self, changes: list[tuple[date, str, Any]]):
+        changes.sort(key=itemgetter(0))  # stable: an urn has at most one change a date
+        self._dates = [c[0] for c in changes]
+        self._urns = [c[1] for c in changes]
+        self._values = [c[2] for c in changes]
+        drops = [(d, urn) for d, urn, value in changes if value is None]
+        self._drop_dates = [d for d, _ in drops]
+        self._drop_urns = [urn for _, urn in drops]
+
+    def __len__(self) -> int:
+        return len(self._dates)
+
+    def at(self, as_at: date) -> dict[str, Any]:
+        k = bisect_right(self._dates, as_at)
+        state = dict(zip(islice(self._urns, k), islice(self._values, k)))  # the last change of each urn wins
+        for urn in islice(self._drop_urns, bisect_right(self._drop_dates, as_at)):
+            if state.get(urn, _MISSING) is None:
+                del state[urn]
+        return state
+
+
+class _Timeline:
+    """One urn's value from each of its change dates on (None before the first)."""
+
+    __slots__ = ("dates", "values")
+
+    def __init__(self) -> None:
+        self.dates: list[date] = []
+        self.values: list[Any] = []
+
+    def set(self, on: date, value: Any) -> None:
+        if (self.values[-1] if self.values else None) is not value:
+            self.dates.append(on)
+            self.values.append(value)
+
+    def at(self, as_at: date) -> Any:
+        k = bisect_right(self.dates, as_at)
+        return self.values[k - 1] if k else None
+
+
+class _InspectedOn:
+    """The providers with a counted inspection on a date, as `decide_provider` asks it."""
+
+    __slots__ = ("_counted", "_on")
+
+    def __init__(self, counted: dict[str, _Timeline], on: date):
+        self._counted, self._on = counted, on
+
+    def __contains__(self, urn: object) -> bool:
+        timeline = self._counted.get(urn)  # type: ignore[call-overload]
+        return timeline is not None and timeline.at(self._on) is not None
+
+
+class Timelines:
+    """For one authority's facts and one framework year: on any as-at date, each provider's
+    most recent counted inspection (`latest_counted`) and, per group, the providers standing
+    in layer 1 with it (`layer_one_by_group`)."""
+
+    def __init__(self, evidence: AuthorityEvidence, framework: FrameworkSettings):
+        from domain.rules.cutoff import (
+            occurred_within,
+            provider_standing,
+            recorded_grade_of_compliance_check,
+            successors_of,
+        )
+
+        self.framework = framework
+        self.providers: dict[str, ProviderFact] = evidence.providers_in_authority
+        providers = self.providers
+        exclusions: dict[str, date] = {}
+        for note in evidence.inspector_notes:
+            if note.kind == "cutoff_exclusion" and note.target_ref is not None:
+                if note.target_ref not in exclusions or note.noted_on < exclusions[note.target_ref]:
+                    exclusions[note.target_ref] = note.noted_on
+
+        data_date: date | None = None
+        education, care = framework.education_groups, framework.care_groups
+        education_window, care_window = framework.education_exception, framework.care_exception
+        recorded = framework.compliance_checks_recorded_as_satisfactory_or_inadequate
+
+        # ¶28: the dates from which each inspection counts, as intervals [start, end), and
+        # each provider's most recent counted inspection (¶27) on every date.
+        counted: dict[str, _Timeline] = {}
+        counted_changes: list[tuple[date, str, Any]] = []
+        for urn, inspections in evidence.inspections_newest_first.items():
+            provider = providers.get(urn)
+            if provider is None or provider.group not in GROUPS_BY_CODE:
+                continue  # cutoff.provider_not_registered: never counts
+            if data_date is None:
+                data_date = framework.require("profile_data_date")
+            group = provider.group
+            spans: list[tuple[list[tuple[date, date | None]], ProviderInspectionFact]] = []
+            points: set[date] = set()
+            for i in inspections:  # newest first (¶27)
+                occurred, published = i.occurred_on, i.published_on
+                intervals: list[tuple[date, date | None]] = []
+                if published is not None and published <= data_date:  # normal rule
+                    intervals.append((max(occurred, published), None))
+                if group in education and occurred_within(education_window, occurred):  # exception 1
+                    intervals.append((occurred, None))
+                elif group in care and occurred_within(care_window, occurred):  # exception 2, unless excluded
+                    excluded_from = exclusions.get(i.ref)
+                    if excluded_from is None or excluded_from > occurred:
+                        intervals.append((occurred, excluded_from))
+                if not intervals:
+                    continue
+                for start, end in intervals:
+                    points.add(start)
+                    if end is not None:
+                        points.add(end)
+                if i.compliance_check and recorded:  # ¶19
+                    grade = recorded_grade_of_compliance_check(i.overall_effectiveness)
+                    i = replace(i, overall_effectiveness=grade, staying_safe=None, enjoying_and_achieving=None)
+                spans.append((intervals, i))
+            if not spans:
+                continue
+            timeline = _Timeline()
+            for on in sorted(points):
+                timeline.set(on, next((i for intervals, i in spans
+                                       if any(s <= on and (e is None or on < e) for s, e in intervals)), None))
+            counted[urn] = timeline
+            counted_changes.extend((on, urn, value) for on, value in zip(timeline.dates, timeline.values))
+        self.latest_counted_changes = Changes(counted_changes)
+
+        # ¶19-20, ¶27: layer 1 holds a provider with a counted inspection while it is open, or
+        # closed into a successor none of whose chain is inspected yet. Decided by the same
+        # function as each provider decision, on each date any of that can change.
+        layer_one: dict[str, list[tuple[date, str, Any]]] = {}
+        for urn, provider in providers.items():
+            own = counted.get(urn)
+            if own is None:
+                continue  # never inspected: never in layer 1
+            points = set(own.dates)
+            chain = None
+            if provider.opened_on is not None:
+                points.add(provider.opened_on)
+            if provider.closed_on is not None:
+                points.add(provider.closed_on)
+                chain = successors_of(provider, providers)
+                for successor in chain:
+                    if successor.urn in counted:
+                        points.update(counted[successor.urn].dates)
+            timeline = _Timeline()
+            for on in sorted(points):
+                in_layer = provider_standing(provider, providers, _InspectedOn(counted, on), on, chain)[0]
+                timeline.set(on, own.at(on) if in_layer else None)
+            layer_one.setdefault(provider.group, []).extend(
+                (on, urn, value) for on, value in zip(timeline.dates, timeline.values))
+        self.layer_one_changes = {group: Changes(changes) for group, changes in layer_one.items()}
+
+    def latest_counted(self, as_at: date) -> dict[str, ProviderInspectionFact]:
+        """Each provider's most recent counted inspection on `as_at` (¶27), ¶19-normalised."""
+        return self.latest_counted_changes.at(as_at)
+
+    def layer_one_by_group(self, as_at: date) -> dict[str, dict[str, ProviderInspectionFact]]:
+        """Per group, the providers standing in layer 1 on `as_at` and their most recent counted
+        inspection; only groups with one."""
+        out = {}
+        for group, changes in self.layer_one_changes.items():
+            state = changes.at(as_at)
+            if state:
+                out[group] = state
+        return out
+
+
+def timelines_for(evidence: AuthorityEvidence, framework: FrameworkSettings) -> Timelines:
+    """The timelines of these facts under this framework, built once and kept with the facts."""
+    kept = evidence.rule_indexes
+    timelines = kept.get(id(framework))
+    if timelines is None or timelines.framework is not framework:
+        timelines = kept[id(framework)] = Timelines(evidence, framework)
+    return timelines

@@ -14,8 +14,18 @@ import pytest
 
 from domain.framework import FrameworkIncomplete, framework_for
 from domain.rules.assessment import propose_grade_from
-from domain.rules.cutoff import ProviderDecision, decide_cutoff, judge_provider_inspection, successors_of
-from domain.rules.facts import AuthorityEvidence, InspectorNoteFact, ProviderFact, ProviderInspectionFact
+from domain.rules.cutoff import (
+    ProviderDecision,
+    decide_cutoff,
+    judge_provider_inspection,
+    successors_of,
+)
+from domain.rules.facts import (
+    AuthorityEvidence,
+    InspectorNoteFact,
+    ProviderFact,
+    ProviderInspectionFact,
+)
 from domain.rules.profile import build_profile_from, most_recent
 from domain.rules.timelines import Changes, timelines_for
 from domain.vocabulary import GROUPS, GROUPS_BY_CODE, SUPER_GROUPS, Grade, groups_of

@@ -26,7 +26,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.framework import FrameworkSettings
 from domain.rules.facts import (
@@ -44,8 +44,10 @@ from domain.rules.facts import (
     UnannouncedInspectionFact,
     to_jsonable,
 )
-from domain.rules.timelines import Timelines, timelines_for
 from domain.vocabulary import GROUPS_BY_CODE, Grade
+
+if TYPE_CHECKING:
+    from domain.rules.timelines import Timelines
 
 NOT_YET_OCCURRED = "cutoff.not_yet_occurred"
 
@@ -485,6 +487,8 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
     """Decide, for every item of an authority's evidence, whether it counts on `as_at`."""
     # ¶19-20, ¶27: layer 1 from the facts' timelines, worked out once per facts and framework;
     # the decision on every provider inspection is made only when `decisions` is read.
+    from domain.rules.timelines import timelines_for
+
     timelines = timelines_for(evidence, framework)
     notes = tuple(n for n in evidence.inspector_notes if n.noted_on <= as_at)
     decisions: list[CutoffDecision] = []

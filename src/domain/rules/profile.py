@@ -156,7 +156,7 @@ def row_of(code: str, label: str, inspections: Iterable[ProviderInspectionFact],
     items = list(inspections)
     grades = list(map(attrgetter(area), items))
     if None in grades:  # not judged on this area (e.g. a ¶19 compliance check): left out
-        items = [i for i, g in zip(items, grades) if g is not None]
+        items = [i for i, g in zip(items, grades, strict=True) if g is not None]
         grades = [g for g in grades if g is not None]
     tally = Counter(grades)
     counts = GradeCounts(tally[Grade.OUTSTANDING], tally[Grade.GOOD], tally[Grade.SATISFACTORY],

@@ -27,6 +27,12 @@ from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from domain.rules.cutoff import (
+    occurred_within,
+    provider_standing,
+    recorded_grade_of_compliance_check,
+    successors_of,
+)
 from domain.vocabulary import GROUPS_BY_CODE
 
 if TYPE_CHECKING:
@@ -56,7 +62,7 @@ class Changes:
 
     def at(self, as_at: date) -> dict[str, Any]:
         k = bisect_right(self._dates, as_at)
-        state = dict(zip(islice(self._urns, k), islice(self._values, k)))  # the last change of each urn wins
+        state = dict(zip(islice(self._urns, k), islice(self._values, k), strict=True))  # the last change of each urn wins
         for urn in islice(self._drop_urns, bisect_right(self._drop_dates, as_at)):
             if state.get(urn, _MISSING) is None:
                 del state[urn]
@@ -101,29 +107,17 @@ class Timelines:
     in layer 1 with it (`layer_one_by_group`)."""
 
     def __init__(self, evidence: AuthorityEvidence, framework: FrameworkSettings):
-        from domain.rules.cutoff import (
-            occurred_within,
-            provider_standing,
-            recorded_grade_of_compliance_check,
-            successors_of,
-        )
-
         self.framework = framework
         self.providers: dict[str, ProviderFact] = evidence.providers_in_authority
         providers = self.providers
-        exclusions: dict[str, date] = {}
+        exclusions: dict[str, date] = {}  # ADR 0013: the first exclusion noted of each inspection
         for note in evidence.inspector_notes:
             if note.kind == "cutoff_exclusion" and note.target_ref is not None:
                 if note.target_ref not in exclusions or note.noted_on < exclusions[note.target_ref]:
                     exclusions[note.target_ref] = note.noted_on
 
+        # ¶27-28: each provider's most recent counted inspection on every date.
         data_date: date | None = None
-        education, care = framework.education_groups, framework.care_groups
-        education_window, care_window = framework.education_exception, framework.care_exception
-        recorded = framework.compliance_checks_recorded_as_satisfactory_or_inadequate
-
-        # ¶28: the dates from which each inspection counts, as intervals [start, end), and
-        # each provider's most recent counted inspection (¶27) on every date.
         counted: dict[str, _Timeline] = {}
         counted_changes: list[tuple[date, str, Any]] = []
         for urn, inspections in evidence.inspections_newest_first.items():
@@ -132,38 +126,11 @@ class Timelines:
                 continue  # cutoff.provider_not_registered: never counts
             if data_date is None:
                 data_date = framework.require("profile_data_date")
-            group = provider.group
-            spans: list[tuple[list[tuple[date, date | None]], ProviderInspectionFact]] = []
-            points: set[date] = set()
-            for i in inspections:  # newest first (¶27)
-                occurred, published = i.occurred_on, i.published_on
-                intervals: list[tuple[date, date | None]] = []
-                if published is not None and published <= data_date:  # normal rule
-                    intervals.append((max(occurred, published), None))
-                if group in education and occurred_within(education_window, occurred):  # exception 1
-                    intervals.append((occurred, None))
-                elif group in care and occurred_within(care_window, occurred):  # exception 2, unless excluded
-                    excluded_from = exclusions.get(i.ref)
-                    if excluded_from is None or excluded_from > occurred:
-                        intervals.append((occurred, excluded_from))
-                if not intervals:
-                    continue
-                for start, end in intervals:
-                    points.add(start)
-                    if end is not None:
-                        points.add(end)
-                if i.compliance_check and recorded:  # ¶19
-                    grade = recorded_grade_of_compliance_check(i.overall_effectiveness)
-                    i = replace(i, overall_effectiveness=grade, staying_safe=None, enjoying_and_achieving=None)
-                spans.append((intervals, i))
-            if not spans:
+            timeline = self._counted_timeline(inspections, provider.group, data_date, exclusions)
+            if timeline is None:
                 continue
-            timeline = _Timeline()
-            for on in sorted(points):
-                timeline.set(on, next((i for intervals, i in spans
-                                       if any(s <= on and (e is None or on < e) for s, e in intervals)), None))
             counted[urn] = timeline
-            counted_changes.extend((on, urn, value) for on, value in zip(timeline.dates, timeline.values))
+            counted_changes.extend((on, urn, value) for on, value in zip(timeline.dates, timeline.values, strict=True))
         self.latest_counted_changes = Changes(counted_changes)
 
         # ¶19-20, ¶27: layer 1 holds a provider with a counted inspection while it is open, or
@@ -174,6 +141,11 @@ class Timelines:
             own = counted.get(urn)
             if own is None:
                 continue  # never inspected: never in layer 1
+            if provider.closed_on is None and (provider.opened_on is None or provider.opened_on <= own.dates[0]):
+                # open on every date it has a counted inspection: in layer 1 exactly then
+                layer_one.setdefault(provider.group, []).extend(
+                    (on, urn, value) for on, value in zip(own.dates, own.values, strict=True))
+                continue
             points = set(own.dates)
             chain = None
             if provider.opened_on is not None:
@@ -189,8 +161,80 @@ class Timelines:
                 in_layer = provider_standing(provider, providers, _InspectedOn(counted, on), on, chain)[0]
                 timeline.set(on, own.at(on) if in_layer else None)
             layer_one.setdefault(provider.group, []).extend(
-                (on, urn, value) for on, value in zip(timeline.dates, timeline.values))
+                (on, urn, value) for on, value in zip(timeline.dates, timeline.values, strict=True))
         self.layer_one_changes = {group: Changes(changes) for group, changes in layer_one.items()}
+
+    def _counted_timeline(self, inspections: tuple[ProviderInspectionFact, ...], group: str, data_date: date,
+                          exclusions: dict[str, date]) -> _Timeline | None:
+        """One provider's most recent counted inspection (¶27) from each date it changes on;
+        None if no inspection ever counts. `inspections`: newest first."""
+        framework = self.framework
+        education = group in framework.education_groups
+        care = group in framework.care_groups
+        education_window, care_window = framework.education_exception, framework.care_exception
+        # ¶28: an inspection counts from max(occurred, published) if published by the data date
+        # (normal rule), from its date under exception 1 or 2; for good, unless an inspector's
+        # exclusion ends exception 2 (ADR 0013): then the general case below.
+        starts: list[tuple[date, int, ProviderInspectionFact]] = []
+        for index, i in enumerate(inspections):
+            occurred, published = i.occurred_on, i.published_on
+            start = max(occurred, published) if published is not None and published <= data_date else None
+            if education and occurred_within(education_window, occurred):
+                start = occurred
+            elif care and occurred_within(care_window, occurred):
+                if i.ref in exclusions:
+                    return self._counted_timeline_with_ends(inspections, group, data_date, exclusions)
+                start = occurred
+            if start is not None:
+                starts.append((start, index, i))
+        if not starts:
+            return None
+        timeline = _Timeline()
+        newest = len(inspections)
+        for start, index, i in sorted(starts):  # the newest inspection counted by each date stands
+            if index < newest:
+                newest = index
+                timeline.set(start, self._as_counted(i))
+        return timeline
+
+    def _counted_timeline_with_ends(self, inspections: tuple[ProviderInspectionFact, ...], group: str,
+                                    data_date: date, exclusions: dict[str, date]) -> _Timeline | None:
+        """The general case: each inspection counts on a union of intervals [start, end)."""
+        framework = self.framework
+        spans: list[tuple[list[tuple[date, date | None]], ProviderInspectionFact]] = []
+        points: set[date] = set()
+        for i in inspections:  # newest first (¶27)
+            occurred, published = i.occurred_on, i.published_on
+            intervals: list[tuple[date, date | None]] = []
+            if published is not None and published <= data_date:  # normal rule
+                intervals.append((max(occurred, published), None))
+            if group in framework.education_groups and occurred_within(framework.education_exception, occurred):
+                intervals.append((occurred, None))  # exception 1
+            elif group in framework.care_groups and occurred_within(framework.care_exception, occurred):
+                excluded_from = exclusions.get(i.ref)  # exception 2, until an inspector excludes it
+                if excluded_from is None or excluded_from > occurred:
+                    intervals.append((occurred, excluded_from))
+            if not intervals:
+                continue
+            for start, end in intervals:
+                points.add(start)
+                if end is not None:
+                    points.add(end)
+            spans.append((intervals, self._as_counted(i)))
+        if not spans:
+            return None
+        timeline = _Timeline()
+        for on in sorted(points):
+            timeline.set(on, next((i for intervals, i in spans
+                                   if any(s <= on and (e is None or on < e) for s, e in intervals)), None))
+        return timeline
+
+    def _as_counted(self, i: ProviderInspectionFact) -> ProviderInspectionFact:
+        """¶19: a compliance check is recorded satisfactory or inadequate, without outcomes."""
+        if i.compliance_check and self.framework.compliance_checks_recorded_as_satisfactory_or_inadequate:
+            grade = recorded_grade_of_compliance_check(i.overall_effectiveness)
+            return replace(i, overall_effectiveness=grade, staying_safe=None, enjoying_and_achieving=None)
+        return i
 
     def latest_counted(self, as_at: date) -> dict[str, ProviderInspectionFact]:
         """Each provider's most recent counted inspection on `as_at` (¶27), ¶19-normalised."""

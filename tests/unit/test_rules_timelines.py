@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 
 from domain.framework import FrameworkIncomplete, framework_for
-from domain.rules.assessment import propose_grade_from
+from domain.rules.assessment import propose_grade_from, vulnerable_inadequate
 from domain.rules.cutoff import (
     ProviderDecision,
     decide_cutoff,
@@ -26,7 +26,7 @@ from domain.rules.facts import (
     ProviderFact,
     ProviderInspectionFact,
 )
-from domain.rules.profile import build_profile_from, most_recent
+from domain.rules.profile import band_for, build_profile_from, has_no_children_on_roll, most_recent
 from domain.rules.timelines import Changes, timelines_for
 from domain.vocabulary import GROUPS, GROUPS_BY_CODE, SUPER_GROUPS, Grade, groups_of
 
@@ -123,6 +123,17 @@ def assert_same_as_reference(evidence: AuthorityEvidence, framework, as_at: date
             assert ((row.counts.outstanding, row.counts.good, row.counts.satisfactory, row.counts.inadequate),
                     row.refs) == old_row(by_group.get(g.code, []), area), (where, area, g.code)
     assert profile.latest_by_urn == layer_one
+    # ¶19: early years without providers with no children on roll, as row_of over the rest
+    early_years = [i for g in groups_of("early_years_childcare") for i in by_group.get(g.code, [])]
+    row = profile.early_years_without_no_children_on_roll
+    assert ((row.counts.outstanding, row.counts.good, row.counts.satisfactory, row.counts.inadequate), row.refs) \
+        == old_row([i for i in early_years if not has_no_children_on_roll(i, result)]), where
+    assert row.band == band_for(row.counts.pct_good_or_better, framework)
+    # ¶58: inadequate vulnerable provision, as it was found over every layer 1 provider
+    hits = [i for urn, i in sorted(layer_one.items()) if i.overall_effectiveness is Grade.INADEQUATE
+            and providers[urn].group in framework.vulnerable_groups]
+    found = vulnerable_inadequate(profile, framework)
+    assert [r for c in found for r in c.refs] == [i.ref for i in hits], where
     propose_grade_from(result, profile, framework).to_dict()  # serialises
     return len(layer_one)
 
@@ -285,3 +296,73 @@ def test_changes_keep_the_last_change_of_each_urn_up_to_the_date():
     assert changes.at(d + timedelta(days=3)) == {"A": "a1"}
     assert changes.at(d + timedelta(days=5)) == {}
     assert changes.at(d + timedelta(days=9)) == {"A": "a2"}
+
+
+# ----------------------------------------------------------- to_jsonable, dispatched by type
+
+
+def old_to_jsonable(value):
+    """`to_jsonable` as it was before ADR 0024, word for word, as the reference."""
+    from dataclasses import fields, is_dataclass
+    from datetime import datetime
+    from enum import Enum
+    from fractions import Fraction
+
+    if type(value) in frozenset({str, int, float, bool, type(None)}):
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Fraction):
+        return round(float(value), 4)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: old_to_jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(old_to_jsonable(k)): old_to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [old_to_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    return value
+
+
+def test_to_jsonable_is_what_it_was_for_every_kind_of_value():
+    from datetime import datetime
+    from fractions import Fraction
+
+    from domain.rules.facts import to_jsonable
+    from domain.vocabulary import AssessmentGrade
+
+    rnd = random.Random("jsonable")
+
+    def hashable(v) -> bool:
+        try:
+            hash(v)
+        except TypeError:
+            return False
+        return True
+
+    def value(depth: int):
+        leaves = [lambda: rnd.choice(["#1", "#20", "", "x"]), lambda: rnd.randint(-5, 5), lambda: rnd.random(),
+                  lambda: rnd.random() < 0.5, lambda: None, lambda: rnd.choice(list(Grade)),
+                  lambda: rnd.choice(list(AssessmentGrade)), lambda: date(2011, rnd.randint(1, 12), 1),
+                  lambda: datetime(2011, 9, 30, 17, rnd.randint(0, 59)), lambda: Fraction(rnd.randint(0, 300), 7),
+                  lambda: ProviderFact("P1", LA, "childminders", opened_on=date(2009, 1, 1), refs=("#1", "#2")),
+                  lambda: ProviderDecision, lambda: range(3)]
+        if depth == 0 or rnd.random() < 0.4:
+            return rnd.choice(leaves)()
+        kind = rnd.choice(["list", "tuple", "set", "frozenset", "dict", "refs"])
+        if kind == "refs":
+            return tuple(f"#{rnd.randint(1, 99)}" for _ in range(rnd.randint(0, 5)))
+        if kind == "dict":
+            return {rnd.choice(["a", 1, Grade.GOOD, date(2011, 1, 1)]): value(depth - 1) for _ in range(3)}
+        items = [value(depth - 1) for _ in range(rnd.randint(0, 4))]
+        if kind in ("set", "frozenset"):
+            items = [i for i in items if hashable(i)]
+            return set(items) if kind == "set" else frozenset(items)
+        return items if kind == "list" else tuple(items)
+
+    for _ in range(3000):
+        v = value(4)
+        assert to_jsonable(v) == old_to_jsonable(v), v
+        assert repr(to_jsonable(v)) == repr(old_to_jsonable(v)), v

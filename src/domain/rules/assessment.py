@@ -450,8 +450,13 @@ def band_proximity(profile: Profile, framework: FrameworkSettings) -> list[Consi
 def vulnerable_inadequate(profile: Profile, framework: FrameworkSettings) -> list[Consideration]:
     """¶58: inadequate provision for vulnerable groups, such as pupil referral units."""
     cutoff = profile.cutoff
+    if cutoff is not None and profile.latest_by_urn is cutoff.layer_one:  # only the vulnerable groups' providers
+        candidates: Iterable[tuple[str, Any]] = [
+            item for g in framework.vulnerable_groups for item in cutoff.layer_one_by_group.get(g, {}).items()]
+    else:
+        candidates = profile.latest_by_urn.items()
     hits = [
-        i for urn, i in sorted(profile.latest_by_urn.items())
+        i for urn, i in sorted(candidates)
         if i.overall_effectiveness is Grade.INADEQUATE and cutoff is not None
         and cutoff.providers[urn].group in framework.vulnerable_groups
     ]

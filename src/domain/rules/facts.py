@@ -227,25 +227,50 @@ class AuthorityEvidence:
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 _SEQUENCES = frozenset({list, tuple})
 _TEXT = frozenset({str})
+_ENUM, _DATE, _FRACTION, _DATACLASS, _DICT, _COLLECTION, _OTHER = range(7)
+_KIND_OF: dict[type, int] = {}  # what to_jsonable does with a value, by its type
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _kind_of(t: type) -> int:
+    """The branch of `to_jsonable` a value of type `t` takes (tested in this order)."""
+    if issubclass(t, Enum):
+        return _ENUM
+    if issubclass(t, datetime | date):
+        return _DATE
+    if issubclass(t, Fraction):
+        return _FRACTION
+    if is_dataclass(t) and not issubclass(t, type):
+        _FIELD_NAMES[t] = tuple(f.name for f in fields(t))
+        return _DATACLASS
+    if issubclass(t, dict):
+        return _DICT
+    if issubclass(t, list | tuple | set | frozenset):
+        return _COLLECTION
+    return _OTHER
 
 
 def to_jsonable(value: Any) -> Any:
     """JSON-friendly form: dates ISO, enums by value, fractions as floats (2 dp
     kept exact elsewhere), dataclasses and mappings recursively."""
-    if type(value) in _PLAIN:
+    t = type(value)
+    if t in _PLAIN:
         return value
-    if isinstance(value, Enum):
+    kind = _KIND_OF.get(t)
+    if kind is None:
+        kind = _KIND_OF[t] = _kind_of(t)
+    if kind == _ENUM:
         return value.value
-    if isinstance(value, datetime | date):
+    if kind == _DATE:
         return value.isoformat()
-    if isinstance(value, Fraction):
+    if kind == _FRACTION:
         return round(float(value), 4)
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, dict):
+    if kind == _DATACLASS:
+        return {name: to_jsonable(getattr(value, name)) for name in _FIELD_NAMES[t]}
+    if kind == _DICT:
         return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        if type(value) in _SEQUENCES and set(map(type, value)) <= _TEXT:  # e.g. the refs of a rule
+    if kind == _COLLECTION:
+        if t in _SEQUENCES and set(map(type, value)) <= _TEXT:  # e.g. the refs of a rule
             return list(value)
         items = [to_jsonable(v) for v in value]
         return sorted(items, key=str) if isinstance(value, set | frozenset) else items

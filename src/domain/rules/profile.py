@@ -152,17 +152,20 @@ class ProfileRow:
 
 
 def row_of(code: str, label: str, inspections: Iterable[ProviderInspectionFact], framework: FrameworkSettings,
-           area: str = "overall_effectiveness") -> ProfileRow:
+           area: str = "overall_effectiveness", refs: tuple[str, ...] | None = None) -> ProfileRow:
+    """A row of the inspections judged on `area`. `refs`: the sorted refs of all `inspections`,
+    if already known."""
     items = list(inspections)
     grades = list(map(attrgetter(area), items))
     if None in grades:  # not judged on this area (e.g. a ¶19 compliance check): left out
         items = [i for i, g in zip(items, grades, strict=True) if g is not None]
         grades = [g for g in grades if g is not None]
+        refs = None
     tally = Counter(grades)
     counts = GradeCounts(tally[Grade.OUTSTANDING], tally[Grade.GOOD], tally[Grade.SATISFACTORY],
                          tally[Grade.INADEQUATE])
     return ProfileRow(code, label, counts, band_for(counts.pct_good_or_better, framework),
-                      tuple(sorted(map(_ref, items))))
+                      tuple(sorted(map(_ref, items))) if refs is None else refs)
 
 
 def pooled_row(code: str, label: str, rows: Iterable[ProfileRow], framework: FrameworkSettings) -> ProfileRow:
@@ -419,21 +422,20 @@ def provider_rows(cutoff: CutoffResult) -> tuple[dict[str, Any], ...]:
 
 
 def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_code: str) -> Profile:
-    by_group = {g.code: list(cutoff.layer_one_by_group.get(g.code, {}).values()) for g in GROUPS}
+    layer_one = cutoff.layer_one_by_group
+    by_group = {g.code: list(layer_one.get(g.code, {}).values()) for g in GROUPS}
+    refs = {code: tuple(sorted(map(_ref, items))) for code, items in by_group.items()}
 
-    group_rows = {g.code: row_of(g.code, g.label, by_group[g.code], framework) for g in GROUPS}
+    group_rows = {g.code: row_of(g.code, g.label, by_group[g.code], framework, refs=refs[g.code]) for g in GROUPS}
     groups = tuple(group_rows.values())
     super_groups = tuple(pooled_row(s.code, s.label, [group_rows[g.code] for g in groups_of(s.code)], framework)
                          for s in SUPER_GROUPS)
     outcome_areas = {
-        area: tuple(row_of(g.code, g.label, by_group[g.code], framework, area) for g in GROUPS)
+        area: tuple(row_of(g.code, g.label, by_group[g.code], framework, area, refs[g.code]) for g in GROUPS)
         for area in OUTCOME_AREAS
     }
-    early_years = [i for g in groups_of("early_years_childcare") for i in by_group[g.code]]
-    early_years_without = row_of(
-        "early_years_childcare", "Early years and childcare, without providers with no children on roll",
-        [i for i in early_years if not has_no_children_on_roll(i, cutoff)], framework,
-    )
+    early_years = next(r for r in super_groups if r.code == "early_years_childcare")
+    early_years_without = without_no_children_on_roll(early_years, cutoff, framework)
 
     return Profile(
         year=framework.year, la_code=la_code, as_at=cutoff.as_at,
@@ -442,6 +444,25 @@ def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_co
         block_b=block_b_summary(cutoff), block_c=indicator_rows(cutoff.indicators),
         latest_by_urn=cutoff.layer_one, cutoff=cutoff, framework=framework,
     )
+
+
+def without_no_children_on_roll(early_years: ProfileRow, cutoff: CutoffResult,
+                                 framework: FrameworkSettings) -> ProfileRow:
+    """¶19: the early years and childcare row without providers with no children on roll: its
+    row less the few such providers in layer 1 (a compliance check, or marked by as_at)."""
+    label = "Early years and childcare, without providers with no children on roll"
+    in_layer_one = [cutoff.layer_one_by_group.get(g.code, {}) for g in groups_of("early_years_childcare")]
+    assert cutoff.timelines is not None
+    marked = [i for urn in cutoff.timelines.no_children_on_roll_candidates for in_group in in_layer_one
+              if (i := in_group.get(urn)) is not None and has_no_children_on_roll(i, cutoff)]
+    if not marked:
+        return ProfileRow(early_years.code, label, early_years.counts, early_years.band, early_years.refs)
+    less = row_of(early_years.code, label, marked, framework)
+    counts = GradeCounts(*(getattr(early_years.counts, g.value) - getattr(less.counts, g.value)
+                           for g in (Grade.OUTSTANDING, Grade.GOOD, Grade.SATISFACTORY, Grade.INADEQUATE)))
+    left_out = set(less.refs)
+    return ProfileRow(early_years.code, label, counts, band_for(counts.pct_good_or_better, framework),
+                      tuple(r for r in early_years.refs if r not in left_out))
 
 
 def build_profile(evidence: AuthorityEvidence, framework: FrameworkSettings, as_at: date) -> Profile:

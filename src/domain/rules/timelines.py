@@ -132,6 +132,12 @@ class Timelines:
             counted[urn] = timeline
             counted_changes.extend((on, urn, value) for on, value in zip(timeline.dates, timeline.values, strict=True))
         self.latest_counted_changes = Changes(counted_changes)
+        # ¶19: the providers that may have no children on roll on some date (marked, or with a
+        # compliance check), for the early years row without them.
+        self.no_children_on_roll_candidates = frozenset(
+            {p.urn for p in providers.values() if p.no_children_on_roll_from is not None}
+            | {urn for urn, inspections in evidence.inspections_newest_first.items()
+               if any(i.compliance_check for i in inspections)})
 
         # ¶19-20, ¶27: layer 1 holds a provider with a counted inspection while it is open, or
         # closed into a successor none of whose chain is inspected yet. Decided by the same

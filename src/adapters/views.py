@@ -27,6 +27,7 @@ from domain.rules.assessment import propose_grade_from
 from domain.rules.cutoff import decide_cutoff
 from domain.rules.facts import AuthorityEvidence
 from domain.rules.profile import build_profile_from
+from domain.rules.timelines import timelines_for
 from domain.vocabulary import AssessmentGrade
 from projections.assessments import appealed_authorities, assessment_state
 from projections.projector import naive_utc
@@ -140,15 +141,17 @@ class Views:
         return self._kept(key, compute, self._assessed, ASSESSMENTS_KEPT)
 
     def warm(self, year: int = LATEST_YEAR, stop: threading.Event | None = None) -> int:
-        """Read every authority's facts as known now, to be kept (as many as the cache holds):
-        the first question about any of them is then answered from kept facts. Returns how
-        many were read; stops early when `stop` is set."""
+        """Read every authority's facts as known now, to be kept (as many as the cache holds),
+        with the timelines the rules work out once from them (ADR 0024): the first question
+        about any of them is then answered from kept facts. Returns how many were read; stops
+        early when `stop` is set."""
         n = 0
+        fw = framework_for(year)
         for a in self.ledger.authorities.all[: self._facts.entries]:
             if stop is not None and stop.is_set():
                 break
             with cyclic_gc_paused():
-                self._evidence(a.la_code, year, self.ledger.clock())
+                timelines_for(self._evidence(a.la_code, year, self.ledger.clock()), fw)
             n += 1
         return n
 

@@ -22,7 +22,9 @@ import gc
 import hashlib
 import json
 import json.scanner
+import operator
 import queue
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,6 +39,11 @@ from eventsourcing.utils import resolve_topic
 from sqlalchemy import Connection, Engine, Index, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+try:  # the fast codec of a page of the log (ADR 0023); without it, the standard library's
+    import orjson
+except ImportError:  # pragma: no cover - a declared dependency
+    orjson = None  # type: ignore[assignment]
 
 from domain.model import NAMESPACE, Assessment, Evidence, Item, Provider
 from domain.postings import canonical
@@ -540,6 +547,89 @@ else:  # pragma: no cover - CPython always has the C encoder
 
 CREATED, FOLLOW_UP, STEP = 1, 2, 3
 
+# --- the fast codec of a page (ADR 0023) ------------------------------------------------
+#
+# orjson decodes the JSON of a whole page at once (one array) and encodes the read model's
+# JSON columns. Its values must be exactly the library mapper's (`_hook` and the transcoder):
+# - a date `{"_type_":"date_iso","_data_":"YYYY-MM-DD"}` becomes its text before decoding (the
+#   mapper's `date.fromisoformat`, then `canonical`, give that same text back; a text that is
+#   no date, which the mapper refuses, stays a text, as `_hook` has always left it), and each
+#   event's `timestamp` wrapper its `_data_` after; any other `"_type_"` (a UUID, a date in
+#   another form, a key of that name) sends the page to the standard decoder;
+# - orjson reads an integer of more than 64 bits as a float, and writes a float below 1e-4 as
+#   `0.00001` or `1e-7` where Python writes `1e-05`, `1e-07`: a page with a number of 19 or more
+#   digits, or a float text that may be below 1e-4 (`0.0000…`, an exponent `e-`), goes to the
+#   standard codec whole (`_NUMBER_CLASSES` makes these one substring search each);
+# - NaN, infinities, lone surrogates (which Python's json reads) make orjson raise: the same.
+# Every other JSON value (texts, integers of up to 18 digits, floats from 1e-4, true, false,
+# null, arrays and objects) reads and writes the same in both (tests/unit/test_projector_codec.py).
+
+_DATE_WRAPPER = re.compile(rb'\{"_type_":"date_iso","_data_":("\d\d\d\d-\d\d-\d\d")\}')
+_group1 = operator.methodcaller("group", 1)
+
+
+def _number_classes() -> bytes:
+    """bytes.translate table: a digit -> "0"; what may stand right before a number or inside one
+    before its digits (":", ",", "[", "-", white space) -> ":"; "e", "E" -> "e"; anything else -> "x"."""
+    table = bytearray(b"x" * 256)
+    for c in b"0123456789":
+        table[c] = ord("0")
+    for c in b":,[- \t\r\n":
+        table[c] = ord(":")
+    for c in b"eE":
+        table[c] = ord("e")
+    return bytes(table)
+
+
+_NUMBER_CLASSES = _number_classes()
+_LONG_NUMBER = b":" + b"0" * 19  # an integer of 19 digits or more (>= 2**63 may be past orjson's 64 bits)
+_TINY_DECIMAL = b":0x0000"  # 0.0000… (below 1e-4), or any one digit, a point and four digits:
+_TINY_DECIMAL_TEXT = re.compile(rb"[:,\[\s-]0\.0000")  # then this tells them apart
+_NEGATIVE_EXPONENT = b"0e:"  # 1e-05, 2.5E-7
+
+
+def _decode_page(raws: Sequence[Any]) -> list[dict[str, Any]] | None:
+    """The decoded states of these stored events, as `_decode` gives them, with the fast codec;
+    None if it is not available or may not give exactly the standard decoder's values (the
+    caller decodes them one by one with `_decode`)."""
+    if orjson is None:
+        return None
+    if not raws:
+        return []
+    blob = b"[" + b",".join([r if type(r) is bytes else r.encode() if type(r) is str else bytes(r) for r in raws]) + b"]"
+    blob = _DATE_WRAPPER.sub(_group1, blob)
+    if blob.count(b'"_type_"') != len(raws):  # one per event: its timestamp (checked below)
+        return None
+    classes = blob.translate(_NUMBER_CLASSES)
+    if (_LONG_NUMBER in classes or _NEGATIVE_EXPONENT in classes
+            or (_TINY_DECIMAL in classes and _TINY_DECIMAL_TEXT.search(blob))):
+        return None
+    try:
+        evs = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        return None
+    if len(evs) != len(raws):  # (only if stored states were not each one JSON object)
+        return None
+    for ev in evs:
+        ts = ev.get("timestamp") if type(ev) is dict else None
+        if type(ts) is not dict or len(ts) != 2 or ts.get("_type_") != "datetime_iso" or type(ts.get("_data_")) is not str:
+            return None
+        ev["timestamp"] = ts["_data_"]
+    return evs
+
+
+if orjson is not None:
+    _SORT_KEYS = orjson.OPT_SORT_KEYS
+
+    def _dumps_fast(o: Any) -> str:
+        """`_dumps` of a value the fast codec decoded (the same text)."""
+        try:
+            return orjson.dumps(o, option=_SORT_KEYS).decode()
+        except orjson.JSONEncodeError:  # e.g. nested deeper than orjson goes
+            return _dumps(o)
+else:  # pragma: no cover
+    _dumps_fast = _dumps
+
 
 class _Topic:
     """What the projector does with the events of one topic (resolved once)."""
@@ -623,14 +713,19 @@ _LA, _URN, _DATA, _CLIENT, _TO, _CLOSED_BY, _WITHDRAWN = 3, 4, 8, 9, 12, 14, 15
 
 
 class _Current:
-    """The current version of an item: its row, its state (canonical) and whether it is stored."""
+    """The current version of an item: its row, its state (canonical), whether it is stored and
+    whether its state holds only values the fast codec decoded from the log (`_decode_page`), which
+    the fast encoder writes as the standard library's would; a state read back from the read model
+    may hold anything the standard decoder reads (e.g. a float below 1e-4, which the two encoders
+    write differently), so it is encoded by the standard library."""
 
-    __slots__ = ("row", "state", "stored")
+    __slots__ = ("row", "state", "stored", "fast")
 
-    def __init__(self, row: list[Any], state: dict[str, Any], stored: bool):
+    def __init__(self, row: list[Any], state: dict[str, Any], stored: bool, fast: bool = False):
         self.row = row
         self.state = state
         self.stored = stored
+        self.fast = fast
 
 
 class _Page:
@@ -645,6 +740,7 @@ class _Page:
         self.inserts: list[list[Any]] = []
         self.closes: list[tuple[Any, ...]] = []
         self.log: list[tuple[Any, ...]] = []
+        self.fast = False  # the page's events came from the fast codec
 
     # --- decoding -------------------------------------------------------------
 
@@ -658,39 +754,58 @@ class _Page:
         event = self.app.mapper.to_domain_event(StoredEvent(oid, row[2], row[3], bytes(row[4])))
         return canonical({k: v for k, v in event.__dict__.items() if k not in ("originator_id", "originator_version")})
 
+    def _states(self, rows: list[LogRow], kinds: list[_Topic]) -> tuple[list[dict[str, Any]], bool]:
+        """The events' states, and whether they came from the fast codec (`_decode_page`),
+        whose values the fast encoder writes as the standard library's would."""
+        raws = [r[4] for r, t in zip(rows, kinds, strict=True) if not t.slow]
+        evs = _decode_page(raws)
+        if evs is not None and len(raws) == len(rows):
+            return evs, True
+        out: list[dict[str, Any]] = []
+        fast = iter(evs) if evs is not None else None
+        for row, t in zip(rows, kinds, strict=True):
+            if t.slow:
+                out.append(self._slow(row))
+            elif fast is not None:
+                out.append(next(fast))
+            else:
+                raw = row[4]
+                try:
+                    out.append(_decode(raw if type(raw) is str else bytes(raw).decode()))
+                except _NeedsTranscoder:
+                    out.append(self._slow(row))
+        return out, False  # the slow ones may hold anything: the standard encoder for this page
+
     def apply(self, rows: Iterable[LogRow]) -> None:
-        decoded: list[tuple[int, str, int, _Topic, dict[str, Any]]] = []
-        wanted: set[str] = set()
-        created: list[str] = []
+        todo: list[LogRow] = []
+        kinds: list[_Topic] = []
         topics = _topics
         for row in rows:
             t = topics.get(row[3]) or _topic(row[3])
-            action = t.action
-            if not action:
-                continue
-            raw = row[4]
-            try:
-                if t.slow:
-                    raise _NeedsTranscoder
-                state = _decode(raw if type(raw) is str else raw.decode())
-            except _NeedsTranscoder:
-                state = self._slow(row)
+            if t.action:
+                todo.append(row)
+                kinds.append(t)
+        states, fast = self._states(todo, kinds)
+        self.fast = fast
+        wanted: set[str] = set()
+        current = self.current
+        ids: list[str] = []
+        for row, t, state in zip(todo, kinds, states, strict=True):
             oid = row[1]
             item_id = f"{oid[:8]}-{oid[8:12]}-{oid[12:16]}-{oid[16:20]}-{oid[20:]}" if type(oid) is str and len(oid) == 32 else _item_id(oid)
-            decoded.append((row[0], item_id, row[2], t, state))
+            ids.append(item_id)
+            action = t.action
             if action == FOLLOW_UP:
                 wanted.add(item_id)
                 changes = state.get("changes")
                 if changes and changes.get("urn") is not None:
                     wanted.add(_provider_item_id(changes["urn"]))
             elif action == CREATED:
-                created.append(item_id)
+                # An item this page creates has no row before it (its creation is its first event).
+                current[item_id] = None
                 s = state["state"]
                 if s.get("la_code") is None and s.get("urn") is not None:
                     wanted.add(_provider_item_id(s["urn"]))
-        # An item this page creates has no row before it (its creation is its first event).
-        for item_id in created:
-            self.current[item_id] = None
         # The current rows of the items this page follows up, and of the providers whose
         # authority a new version takes: one query, then one for the providers those name.
         loaded = self._load(wanted)
@@ -700,18 +815,18 @@ class _Page:
 
         log = self.log.append
         new_row = self._new_row
-        for position, item_id, version, t, ev in decoded:
+        dumps = _dumps_fast if fast else _dumps
+        for row, item_id, t, ev in zip(todo, ids, kinds, states, strict=True):
             action = t.action
             if action == CREATED:
                 client_id = ev["client_id"]
-                row = new_row(position, item_id, 1, ev["kind"], ev["state"], ev, client_id, None)
-                log((position, item_id, 1, t.qualname, row[2], row[3], row[4], None, row[10],
-                     client_id, row[11], row[8]))
+                r = new_row(row[0], item_id, 1, ev["kind"], ev["state"], ev, client_id, None, fast)
+                log((row[0], item_id, 1, t.qualname, r[2], r[3], r[4], None, r[10], client_id, r[11], r[8]))
             elif action == FOLLOW_UP:
-                self._follow_up(position, item_id, version, t, ev)
+                self._follow_up(row[0], item_id, row[2], t, ev)
             else:
-                log((position, item_id, version, t.qualname, ev["step"], ev["la_code"], None, ev["year"],
-                     ev["actor"], ev["client_id"], _timestamp(ev["timestamp"]), _dumps(ev["details"])))
+                log((row[0], item_id, row[2], t.qualname, ev["step"], ev["la_code"], None, ev["year"],
+                     ev["actor"], ev["client_id"], _timestamp(ev["timestamp"]), dumps(ev["details"])))
 
     def _follow_up(self, position: int, item_id: str, version: int, t: _Topic, ev: dict[str, Any]) -> None:
         current = self._current(item_id)
@@ -729,15 +844,17 @@ class _Page:
         if not t.withdrawn:
             item = SimpleNamespace(state=dict(current.state), withdrawn=False)
             t.cls.apply(SimpleNamespace(**ev), item)
-            self._new_row(position, item_id, version, old[2], item.state, ev, old[_CLIENT], old[_LA])
+            self._new_row(position, item_id, version, old[2], item.state, ev, old[_CLIENT], old[_LA],
+                          self.fast and current.fast)
         details = {k: v for k, v in ev.items() if k not in _ENVELOPE}
         self.log.append((position, item_id, version, t.qualname, old[2], old[_LA], old[_URN], None, ev["actor"],
-                         ev["client_id"], ts, _dumps(details)))
+                         ev["client_id"], ts, (_dumps_fast if self.fast else _dumps)(details)))
 
     def _new_row(self, position: int, item_id: str, version: int, kind: str, state: dict[str, Any],
-                 ev: dict[str, Any], client_id: str, fallback: str | None) -> list[Any]:
+                 ev: dict[str, Any], client_id: str, fallback: str | None, fast: bool) -> list[Any]:
         """`fallback`: the authority of the version this one supersedes, kept when neither the
-        state nor a current provider row names one (e.g. the provider was withdrawn)."""
+        state nor a current provider row names one (e.g. the provider was withdrawn). `fast`: the
+        state holds only what the fast codec decoded (see `_Current.fast`)."""
         get = state.get
         urn = get("urn")
         la = get("la_code")
@@ -751,9 +868,10 @@ class _Page:
             occurred = _day(occurred)
         if published is not None:
             published = _day(published)
-        row = [item_id, version, kind, la, urn, get("group"), occurred, published, _dumps(state), client_id,
-               ev["actor"], _timestamp(ev["timestamp"]), None, position, None, False]
-        self.current[item_id] = _Current(row, state, False)
+        row = [item_id, version, kind, la, urn, get("group"), occurred, published,
+               (_dumps_fast if fast else _dumps)(state), client_id, ev["actor"], _timestamp(ev["timestamp"]),
+               None, position, None, False]
+        self.current[item_id] = _Current(row, state, False, fast)
         self.inserts.append(row)
         return row
 

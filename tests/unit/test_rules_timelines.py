@@ -366,3 +366,48 @@ def test_to_jsonable_is_what_it_was_for_every_kind_of_value():
         v = value(4)
         assert to_jsonable(v) == old_to_jsonable(v), v
         assert repr(to_jsonable(v)) == repr(old_to_jsonable(v)), v
+
+
+# ----------------------------------------------------------- Block C, counted and kept per set of figures
+
+
+def test_block_c_figures_counted_and_their_rows_kept_are_what_each_decision_gives():
+    from fractions import Fraction
+
+    from domain.rules.cutoff import decide_indicator
+    from domain.rules.facts import IndicatorFact, to_jsonable
+    from domain.rules.profile import BLOCK_C_KEPT, ProfileRow, indicator_rows
+
+    rnd = random.Random("block-c")
+    figures = []
+    for n in range(60):
+        occurred = date(rnd.randint(2007, 2011), 3, 31)
+        published = None if rnd.random() < 0.15 else occurred + timedelta(days=rnd.randint(30, 500))
+        figures.append(IndicatorFact(
+            f"#c{n}", rnd.choice(["ks2", "ks4", "neet", "gap_fsm"]), f"{occurred.year - 1}-{occurred.year % 100:02d}",
+            occurred, published, Fraction(rnd.randint(0, 1000), 10), rnd.choice([None, Fraction(rnd.randint(0, 1000), 10)]),
+            rnd.choice([None, 55.5, 60]), rnd.choice(["higher", "lower"]), rnd.random() < 0.5, rnd.random() < 0.3))
+    evidence = AuthorityEvidence(LA, indicators=tuple(figures))
+    dates = [date(2008, 1, 1) + timedelta(days=rnd.randrange(1800)) for _ in range(60)]
+    for as_at in dates + dates[::-1]:  # asked again after others pushed them out of the few kept
+        result = decide_cutoff(evidence, F, as_at)
+        decisions = [decide_indicator(i, as_at, F) for i in sorted(figures, key=lambda i: (
+            i.occurred_on, i.published_on or date.max, i.ref))]
+        assert [d for d in result.decisions if d.kind == "indicator"] == decisions
+        counted = {d.ref for d in decisions if d.counts}
+        assert [i.ref for i in result.indicators] == [d.ref for d in decisions if d.counts]
+        assert {i.ref for i in result.indicators} == counted
+        profile = build_profile_from(result, F, LA)
+        assert profile.block_c == indicator_rows(result.indicators), as_at
+        for row in profile.block_c:  # the row's JSON as the generic conversion gave it
+            d = to_jsonable(row)
+            d["at_least_in_line"] = row.at_least_in_line
+            d["trend"] = [{"period": p, "value": to_jsonable(v)} for p, v in row.trend]
+            assert repr(row.to_dict()) == repr(d)
+    assert len(evidence.rule_indexes["block_c"]) <= BLOCK_C_KEPT
+    for counts in [(0, 0, 0, 0), (1, 2, 3, 4), (7, 0, 0, 0), (1, 1, 1, 0), (3, 5, 0, 11)]:
+        from domain.rules.profile import GradeCounts, band_for
+
+        c = GradeCounts(*counts)
+        row = ProfileRow("x", "X", c, band_for(c.pct_good_or_better, F), ("#1",))
+        assert repr(row.to_dict()["pct"]) == repr({g.value: to_jsonable(c.pct(g)) for g in Grade})

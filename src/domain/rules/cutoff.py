@@ -93,10 +93,10 @@ class ProviderDecision:
 class CutoffResult:
     year: int
     as_at: date
-    # The decisions on Block B and Block C items, in order. Those on provider inspections
-    # (thousands an authority) are made when `decisions` or `provider_inspections` is first
-    # read: layers 1-2, the proposal and the national table need only `latest_counted`.
-    other_decisions: tuple[CutoffDecision, ...]
+    # The decisions on Block B items, in order. Those on provider inspections (thousands an
+    # authority) and on Block C figures are made when `decisions` (or `provider_inspections`)
+    # is first read: layers 1-2, the proposal and the national table need only what counted.
+    block_b_decisions: tuple[CutoffDecision, ...]
     providers: dict[str, ProviderFact]
     # Per group, the providers standing in layer 1 and their most recent counted inspection
     # (¶19-20, ¶27), from the facts' timelines (`domain.rules.timelines`). A provider's own
@@ -151,6 +151,13 @@ class CutoffResult:
     def decisions(self) -> tuple[CutoffDecision, ...]:
         """Every item's decision: provider inspections, then Block B, then Block C."""
         return tuple(_as_decision(parts) for parts, _ in self._judged) + self.other_decisions
+
+    @cached_property
+    def other_decisions(self) -> tuple[CutoffDecision, ...]:
+        """The decisions on Block B items, then on Block C figures (made when first read)."""
+        assert self.framework is not None
+        return self.block_b_decisions + tuple(decide_indicator(item, self.as_at, self.framework)
+                                              for item in self.evidence.indicators_in_order)
 
     @cached_property
     def layer_one_urns(self) -> frozenset[str]:
@@ -509,17 +516,16 @@ def decide_cutoff(evidence: AuthorityEvidence, framework: FrameworkSettings, as_
     fostering = block_b("private_fostering", evidence.private_fostering)
     complaints = block_b("complaint", evidence.complaints)
 
-    indicators = []
-    for item in sorted(evidence.indicators, key=_item_order):
-        decision = decide_indicator(item, as_at, framework)
-        decisions.append(decision)
-        if decision.counts:
-            indicators.append(item)
+    # Block C: the figures counted (as `decide_indicator` decides); their decisions when read.
+    indicators: list[IndicatorFact] = []
+    if evidence.indicators:
+        by = min(as_at, framework.require("block_c_published_by"))
+        indicators = [i for i in evidence.indicators_in_order if i.published_on is not None and i.published_on <= by]
 
     return CutoffResult(
         year=framework.year,
         as_at=as_at,
-        other_decisions=tuple(decisions),
+        block_b_decisions=tuple(decisions),
         providers=timelines.providers,
         layer_one_by_group=timelines.layer_one_by_group(as_at),
         unannounced_inspections=unannounced,

@@ -212,6 +212,11 @@ class AuthorityEvidence:
                 for urn, items in by_urn.items()}
 
     @cached_property
+    def indicators_in_order(self) -> tuple[IndicatorFact, ...]:
+        """The Block C figures in the cut-off's order (date, publication, ref)."""
+        return tuple(sorted(self.indicators, key=lambda i: (i.occurred_on, i.published_on or date.max, i.ref)))
+
+    @cached_property
     def providers_in_authority(self) -> dict[str, ProviderFact]:
         """The providers registered in this authority, by URN (the last registration of a URN
         stands). Built once; read only."""

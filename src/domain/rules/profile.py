@@ -12,9 +12,10 @@ Block B summary and Block C rows against comparators with trends (Annex A).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from bisect import bisect_left
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
 from fractions import Fraction
@@ -138,12 +139,14 @@ class ProfileRow:
 
     def to_dict(self) -> dict[str, Any]:
         pct = self.pct_good_or_better
+        counts, total = self.counts, self.counts.total
         return {
             "code": self.code,
             "label": self.label,
             "number_inspected": self.number_inspected,
-            "counts": to_jsonable(self.counts),
-            "pct": {g.value: to_jsonable(self.counts.pct(g)) for g in Grade},
+            "counts": to_jsonable(counts),
+            # round(float(Fraction(100 * n, total)), 4): both divisions are correctly rounded
+            "pct": {g.value: None if total == 0 else round(100 * getattr(counts, g.value) / total, 4) for g in Grade},
             "pct_good_or_better": to_jsonable(pct),
             "pct_good_or_better_exact": None if pct is None else f"{pct.numerator}/{pct.denominator}",
             "band": None if self.band is None else self.band.value,
@@ -224,10 +227,13 @@ class IndicatorRow:
         return None if not self.banded else all(self.in_line_with.values())
 
     def to_dict(self) -> dict[str, Any]:
-        d = to_jsonable(self)
+        d = {name: None if name == "trend" else to_jsonable(getattr(self, name)) for name in _INDICATOR_ROW_FIELDS}
         d["at_least_in_line"] = self.at_least_in_line
         d["trend"] = [{"period": p, "value": to_jsonable(v)} for p, v in self.trend]
         return d
+
+
+_INDICATOR_ROW_FIELDS = tuple(f.name for f in fields(IndicatorRow))
 
 
 def at_least_in_line(value: Fraction, comparator: Fraction, polarity: str) -> bool:
@@ -422,18 +428,28 @@ def provider_rows(cutoff: CutoffResult) -> tuple[dict[str, Any], ...]:
 
 
 def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_code: str) -> Profile:
+    # Each group's rows (overall effectiveness, then each outcome area), built from its layer 1
+    # providers; kept with the facts' timelines while the group's layer 1 state stands.
     layer_one = cutoff.layer_one_by_group
-    by_group = {g.code: list(layer_one.get(g.code, {}).values()) for g in GROUPS}
-    refs = {code: tuple(sorted(map(_ref, items))) for code, items in by_group.items()}
+    kept = cutoff.timelines.group_rows if cutoff.timelines is not None else {}
+    rows_of: dict[str, tuple[ProfileRow, ...]] = {}
+    for g in GROUPS:
+        state = layer_one.get(g.code)
+        hit = kept.get(g.code)
+        if hit is not None and hit[0] is state:
+            rows_of[g.code] = hit[1]
+            continue
+        items = list(state.values()) if state else []
+        refs = tuple(sorted(map(_ref, items)))
+        rows_of[g.code] = tuple(row_of(g.code, g.label, items, framework, area, refs)
+                                for area in ("overall_effectiveness", *OUTCOME_AREAS))
+        kept[g.code] = (state, rows_of[g.code])
 
-    group_rows = {g.code: row_of(g.code, g.label, by_group[g.code], framework, refs=refs[g.code]) for g in GROUPS}
+    group_rows = {code: rows[0] for code, rows in rows_of.items()}
     groups = tuple(group_rows.values())
     super_groups = tuple(pooled_row(s.code, s.label, [group_rows[g.code] for g in groups_of(s.code)], framework)
                          for s in SUPER_GROUPS)
-    outcome_areas = {
-        area: tuple(row_of(g.code, g.label, by_group[g.code], framework, area, refs[g.code]) for g in GROUPS)
-        for area in OUTCOME_AREAS
-    }
+    outcome_areas = {area: tuple(rows_of[g.code][k] for g in GROUPS) for k, area in enumerate(OUTCOME_AREAS, 1)}
     early_years = next(r for r in super_groups if r.code == "early_years_childcare")
     early_years_without = without_no_children_on_roll(early_years, cutoff, framework)
 
@@ -441,9 +457,27 @@ def build_profile_from(cutoff: CutoffResult, framework: FrameworkSettings, la_co
         year=framework.year, la_code=la_code, as_at=cutoff.as_at,
         groups=groups, super_groups=super_groups, outcome_areas=outcome_areas,
         early_years_without_no_children_on_roll=early_years_without,
-        block_b=block_b_summary(cutoff), block_c=indicator_rows(cutoff.indicators),
+        block_b=block_b_summary(cutoff), block_c=block_c_rows(cutoff),
         latest_by_urn=cutoff.layer_one, cutoff=cutoff, framework=framework,
     )
+
+
+BLOCK_C_KEPT = 8  # Block C rows kept per facts: one for each of the last few sets of counted figures
+
+
+def block_c_rows(cutoff: CutoffResult) -> tuple[IndicatorRow, ...]:
+    """`indicator_rows` of the counted Block C figures, kept with the facts for the last few
+    sets of them (they change only with a publication; the rows are immutable)."""
+    if cutoff.timelines is None:  # not from decide_cutoff: nothing to keep them with
+        return indicator_rows(cutoff.indicators)
+    kept = cutoff.evidence.rule_indexes.setdefault("block_c", OrderedDict())
+    key = tuple(map(id, cutoff.indicators))  # facts of these very facts: alive as long as they are
+    rows = kept.get(key)
+    if rows is None:
+        rows = kept[key] = indicator_rows(cutoff.indicators)
+        while len(kept) > BLOCK_C_KEPT:
+            kept.popitem(last=False)
+    return rows
 
 
 def without_no_children_on_roll(early_years: ProfileRow, cutoff: CutoffResult,
@@ -460,9 +494,10 @@ def without_no_children_on_roll(early_years: ProfileRow, cutoff: CutoffResult,
     less = row_of(early_years.code, label, marked, framework)
     counts = GradeCounts(*(getattr(early_years.counts, g.value) - getattr(less.counts, g.value)
                            for g in (Grade.OUTSTANDING, Grade.GOOD, Grade.SATISFACTORY, Grade.INADEQUATE)))
-    left_out = set(less.refs)
-    return ProfileRow(early_years.code, label, counts, band_for(counts.pct_good_or_better, framework),
-                      tuple(r for r in early_years.refs if r not in left_out))
+    refs = list(early_years.refs)
+    for ref in less.refs:  # both sorted; each of these is in the early years row once
+        del refs[bisect_left(refs, ref)]
+    return ProfileRow(early_years.code, label, counts, band_for(counts.pct_good_or_better, framework), tuple(refs))
 
 
 def build_profile(evidence: AuthorityEvidence, framework: FrameworkSettings, as_at: date) -> Profile:

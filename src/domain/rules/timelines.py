@@ -46,7 +46,7 @@ class Changes:
     """Values per urn that change on dates: `at(as_at)` is {urn: value} of every urn whose
     latest change on or before `as_at` set a value (a change to None removes it)."""
 
-    __slots__ = ("_dates", "_urns", "_values", "_drop_dates", "_drop_urns")
+    __slots__ = ("_dates", "_urns", "_values", "_drop_dates", "_drop_urns", "_last")
 
     def __init__(self, changes: list[tuple[date, str, Any]]):
         changes.sort(key=itemgetter(0))  # stable: an urn has at most one change a date
@@ -56,16 +56,23 @@ class Changes:
         drops = [(d, urn) for d, urn, value in changes if value is None]
         self._drop_dates = [d for d, _ in drops]
         self._drop_urns = [urn for _, urn in drops]
+        self._last: tuple[int, dict[str, Any]] = (0, {})
 
     def __len__(self) -> int:
         return len(self._dates)
 
     def at(self, as_at: date) -> dict[str, Any]:
+        """The state on `as_at`: read only (the one of the last date asked is kept and given
+        again while no change lies between, so work follows what changed)."""
         k = bisect_right(self._dates, as_at)
+        last = self._last
+        if last[0] == k:
+            return last[1]
         state = dict(zip(islice(self._urns, k), islice(self._values, k), strict=True))  # the last change of each urn wins
         for urn in islice(self._drop_urns, bisect_right(self._drop_dates, as_at)):
             if state.get(urn, _MISSING) is None:
                 del state[urn]
+        self._last = (k, state)
         return state
 
 
@@ -169,6 +176,9 @@ class Timelines:
             layer_one.setdefault(provider.group, []).extend(
                 (on, urn, value) for on, value in zip(timeline.dates, timeline.values, strict=True))
         self.layer_one_changes = {group: Changes(changes) for group, changes in layer_one.items()}
+        # What the profile last built from each group's layer 1 state, kept while it stands
+        # (`profile.build_profile_from`): {group: (state, rows)}.
+        self.group_rows: dict[str, tuple[Any, Any]] = {}
 
     def _counted_timeline(self, inspections: tuple[ProviderInspectionFact, ...], group: str, data_date: date,
                           exclusions: dict[str, date]) -> _Timeline | None:
@@ -248,7 +258,8 @@ class Timelines:
 
     def layer_one_by_group(self, as_at: date) -> dict[str, dict[str, ProviderInspectionFact]]:
         """Per group, the providers standing in layer 1 on `as_at` and their most recent counted
-        inspection; only groups with one."""
+        inspection; only groups with one. Read only: a group's dictionary is the same object on
+        every date with the same state."""
         out = {}
         for group, changes in self.layer_one_changes.items():
             state = changes.at(as_at)

@@ -550,17 +550,19 @@ CREATED, FOLLOW_UP, STEP = 1, 2, 3
 # --- the fast codec of a page (ADR 0023) ------------------------------------------------
 #
 # orjson decodes the JSON of a whole page at once (one array) and encodes the read model's
-# JSON columns. Its values must be exactly the library mapper's (`_hook` and the transcoder):
+# JSON columns. Its values must be exactly the library mapper's (`_hook` and the transcoder),
+# and its text exactly the standard library's (`_dumps`):
 # - a date `{"_type_":"date_iso","_data_":"YYYY-MM-DD"}` becomes its text before decoding (the
 #   mapper's `date.fromisoformat`, then `canonical`, give that same text back; a text that is
 #   no date, which the mapper refuses, stays a text, as `_hook` has always left it), and each
 #   event's `timestamp` wrapper its `_data_` after; any other `"_type_"` (a UUID, a date in
 #   another form, a key of that name) sends the page to the standard decoder;
-# - orjson reads an integer of more than 64 bits as a float, and writes a float below 1e-4 as
-#   `0.00001` or `1e-7` where Python writes `1e-05`, `1e-07`: a page with a number of 19 or more
-#   digits, or a float text that may be below 1e-4 (`0.0000…`, an exponent `e-`), goes to the
-#   standard codec whole (`_NUMBER_CLASSES` makes these one substring search each);
-# - NaN, infinities, lone surrogates (which Python's json reads) make orjson raise: the same.
+# - orjson reads an integer of more than 64 bits as a float: a page with a number of 19 or more
+#   digits goes to the standard decoder (`_NUMBER_CLASSES` makes that one substring search);
+# - NaN, infinities, lone surrogates (which Python's json reads) make orjson raise: the same;
+# - orjson writes a float below 1e-4 as `0.00001` or `1e-7` where Python writes `1e-05`,
+#   `1e-07`, and NaN as null: `_dumps_fast` gives a text with `e-` or `0.0000` in it to the
+#   standard encoder, and is only given what orjson decoded (never NaN; see `_Current.fast`).
 # Every other JSON value (texts, integers of up to 18 digits, floats from 1e-4, true, false,
 # null, arrays and objects) reads and writes the same in both (tests/unit/test_projector_codec.py).
 
@@ -570,22 +572,17 @@ _group1 = operator.methodcaller("group", 1)
 
 def _number_classes() -> bytes:
     """bytes.translate table: a digit -> "0"; what may stand right before a number or inside one
-    before its digits (":", ",", "[", "-", white space) -> ":"; "e", "E" -> "e"; anything else -> "x"."""
+    before its digits (":", ",", "[", "-", white space) -> ":"; anything else -> "x"."""
     table = bytearray(b"x" * 256)
     for c in b"0123456789":
         table[c] = ord("0")
     for c in b":,[- \t\r\n":
         table[c] = ord(":")
-    for c in b"eE":
-        table[c] = ord("e")
     return bytes(table)
 
 
 _NUMBER_CLASSES = _number_classes()
 _LONG_NUMBER = b":" + b"0" * 19  # an integer of 19 digits or more (>= 2**63 may be past orjson's 64 bits)
-_TINY_DECIMAL = b":0x0000"  # 0.0000… (below 1e-4), or any one digit, a point and four digits:
-_TINY_DECIMAL_TEXT = re.compile(rb"[:,\[\s-]0\.0000")  # then this tells them apart
-_NEGATIVE_EXPONENT = b"0e:"  # 1e-05, 2.5E-7
 
 
 def _decode_page(raws: Sequence[Any]) -> list[dict[str, Any]] | None:
@@ -596,13 +593,14 @@ def _decode_page(raws: Sequence[Any]) -> list[dict[str, Any]] | None:
         return None
     if not raws:
         return []
-    blob = b"[" + b",".join([r if type(r) is bytes else r.encode() if type(r) is str else bytes(r) for r in raws]) + b"]"
+    try:
+        blob = b"[" + b",".join(raws) + b"]"  # bytes, memoryviews
+    except TypeError:  # texts
+        blob = b"[" + b",".join([r.encode() if type(r) is str else bytes(r) for r in raws]) + b"]"
     blob = _DATE_WRAPPER.sub(_group1, blob)
     if blob.count(b'"_type_"') != len(raws):  # one per event: its timestamp (checked below)
         return None
-    classes = blob.translate(_NUMBER_CLASSES)
-    if (_LONG_NUMBER in classes or _NEGATIVE_EXPONENT in classes
-            or (_TINY_DECIMAL in classes and _TINY_DECIMAL_TEXT.search(blob))):
+    if _LONG_NUMBER in blob.translate(_NUMBER_CLASSES):
         return None
     try:
         evs = orjson.loads(blob)
@@ -612,9 +610,11 @@ def _decode_page(raws: Sequence[Any]) -> list[dict[str, Any]] | None:
         return None
     for ev in evs:
         ts = ev.get("timestamp") if type(ev) is dict else None
-        if type(ts) is not dict or len(ts) != 2 or ts.get("_type_") != "datetime_iso" or type(ts.get("_data_")) is not str:
+        if type(ts) is not dict or len(ts) != 2 or ts.get("_type_") != "datetime_iso":
             return None
-        ev["timestamp"] = ts["_data_"]
+        ts = ev["timestamp"] = ts.get("_data_")
+        if type(ts) is not str:
+            return None
     return evs
 
 
@@ -624,9 +624,12 @@ if orjson is not None:
     def _dumps_fast(o: Any) -> str:
         """`_dumps` of a value the fast codec decoded (the same text)."""
         try:
-            return orjson.dumps(o, option=_SORT_KEYS).decode()
-        except orjson.JSONEncodeError:  # e.g. nested deeper than orjson goes
+            out = orjson.dumps(o, option=_SORT_KEYS)
+        except orjson.JSONEncodeError:  # an integer past 64 bits, nested deeper than orjson goes
             return _dumps(o)
+        if b"e-" in out or b"0.0000" in out:  # may be a float below 1e-4 (or a text like it)
+            return _dumps(o)
+        return out.decode()
 else:  # pragma: no cover
     _dumps_fast = _dumps
 

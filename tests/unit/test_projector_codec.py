@@ -93,16 +93,17 @@ ORDINARY = [
     True, False, None, [], {}, [1, "a", None, [2, [3]]], {"b": 1, "a": {"d": [], "c": "x"}},
     {"z": 1, "A": 2, "é": 3, "😀": 4, "": 5, "_": 6}, date(2011, 9, 1), [date(2011, 1, 2), {"on": date(1, 1, 1)}],
     "2011-09-01", "0.00001", "12345678901234567890", 1.2345, 0.12345, 7.00001, 10.00001,
+    # floats below 1e-4: read the same; orjson writes them otherwise (0.00001, 1e-7), so the
+    # fast encoder hands them (and texts that look like them) to the standard one
+    1e-5, 1e-7, -2.5e-8, 9.999e-5, 5e-324, 0.0000123, "1e-05", "x:0.00001", "Pre-school",
 ]
 
 # Values it declines (None): the page is decoded and encoded by the standard library.
 DECLINED = [
-    1e-5, 1e-7, -2.5e-8, 9.999e-5, 5e-324, 0.0000123,  # written 1e-05 (orjson: 0.00001)
     2**63, 2**64, -(2**63) - 1, 10**30, 1_000_000_000_000_000_000,  # > 64 bits: orjson reads a float
     float("nan"), float("inf"), float("-inf"),  # orjson refuses them
     UUID("12345678-1234-5678-1234-567812345678"),  # another transcoding
     datetime(2011, 9, 1, 9, 0, tzinfo=UTC),  # a datetime other than the event's timestamp
-    "1e-05", "x:0.00001",  # (texts that look like such numbers: declined too, harmlessly)
 ]
 
 
@@ -135,7 +136,6 @@ def test_values_it_cannot_match_send_the_page_to_the_standard_decoder(value):
     b'{"timestamp":{"_type_":"datetime_iso","_data_":"2011-01-01T00:00:00+00:00"},"a":NaN}',
     b'{"timestamp":{"_type_":"datetime_iso","_data_":"2011-01-01T00:00:00+00:00"},"a":"\\ud800"}',
     b'{"timestamp":{"_type_":"datetime_iso","_data_":"2011-01-01T00:00:00+00:00"},"a":1E400}',
-    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2011-01-01T00:00:00+00:00"},"a":1.0e-5}',
     b'{"timestamp":{"_type_":"datetime_iso","_data_":"2011-01-01T00:00:00+00:00"},"a":[1, -12345678901234567890]}',
     b'[1]',
 ])
@@ -153,8 +153,25 @@ def test_dates_and_the_timestamp_are_their_iso_texts():
     assert P._timestamp(d["timestamp"]) == "2011-09-01 14:00:00.000000"
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2011-01-01T00:00:00+00:00"},"a":1.0e-5,"b":1E2}',
+    b'{ "timestamp" : {"_type_":"datetime_iso","_data_":"2011-01-01T00:00:00+00:00"} , "a" : [ 1 , -0 , 0.5 ] } ',
+    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2011-01-01T00:00:00+00:00"},"a":1,"a":"\\u00e9\\n"}',
+])
+def test_json_the_library_never_writes_still_reads_the_same(raw):
+    (d,) = P._decode_page([raw])
+    assert typed(d) == typed(P._decode(raw.decode()))
+    assert P._dumps_fast(d) == P._dumps(d)
+
+
+def test_the_fast_encoder_writes_small_floats_as_python_does():
+    assert P._dumps_fast({"v": 1e-5, "w": [2.5e-07]}) == '{"v":1e-05,"w":[2.5e-07]}'
+    assert P._dumps_fast({"v": 0.0001}) == '{"v":0.0001}'
+
+
 def test_the_fast_encoder_falls_back_where_orjson_cannot_write():
     deep: Any = "x"
     for _ in range(300):  # deeper than orjson writes
         deep = [deep]
     assert P._dumps_fast(deep) == P._dumps(deep)
+    assert P._dumps_fast({"n": 2**64}) == '{"n":18446744073709551616}'  # past 64 bits

@@ -531,6 +531,7 @@ def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
             if now == head or not staged.source.unaffected_by(head, now):
                 return n
             head = now  # others wrote, but nothing this import touches: append after them
+        ledger.positions_moved()
         head += chunk.last - first + 1
         first = chunk.last + 1
     if project:

@@ -8,6 +8,8 @@ brings the read model up to date.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,6 +71,9 @@ class Ledger:
     database_url: str
     clock: Clock = utc_now
     projector_batch: int = 10000
+    # How long `kept_positions()` may answer with the positions last read (an API read asks it
+    # first): 0 never. Anything written or projected through this ledger forgets them at once.
+    positions_kept_seconds: float = 0.0
     app: LedgerApplication = field(init=False)
     engine: Engine = field(init=False)
     projector: Projector = field(init=False)
@@ -80,6 +85,15 @@ class Ledger:
             create_read_model(self.engine)
         self.projector = Projector(self.app, self.engine, self.projector_batch)
         self.authorities = authorities()
+        self._positions_lock = threading.Lock()
+        self._positions_generation = 0  # moves on every write or projection through this ledger
+        self._positions_kept: tuple[float, int, int] | None = None
+
+    def positions_moved(self) -> None:
+        """The log or the read model moved through this ledger: forget the positions kept."""
+        with self._positions_lock:
+            self._positions_generation += 1
+            self._positions_kept = None
 
     def close(self) -> None:
         self.app.close()
@@ -126,6 +140,7 @@ class Ledger:
                 # is reported already_recorded (or conflicting), never duplicated.
                 if attempt == WRITE_ATTEMPTS:
                     raise
+        self.positions_moved()
         if project:
             self.catch_up()
         return RecordResult(outcomes, self.projector.log_position())
@@ -138,10 +153,31 @@ class Ledger:
     # --- read model -------------------------------------------------------
 
     def catch_up(self, on_batch: Callable[[int], None] | None = None) -> int:
-        return self.projector.run(on_batch=on_batch)
+        try:
+            return self.projector.run(on_batch=on_batch)
+        finally:
+            self.positions_moved()
+
+    def kept_positions(self) -> tuple[int, int] | None:
+        """The positions `positions()` last read, if that was less than `positions_kept_seconds`
+        ago and nothing has been written or projected through this ledger since; else None.
+        Lets a read that needs no particular position skip the store: it may then miss, for at
+        most that long, what another process has just written (docs/deployment.md)."""
+        kept = self._positions_kept
+        if kept is None or time.monotonic() - kept[0] >= self.positions_kept_seconds:
+            return None
+        return kept[1], kept[2]
 
     def positions(self) -> tuple[int, int]:
         """The read model's position and the log's, read in one round trip (every HTTP read asks)."""
+        generation, asked = self._positions_generation, time.monotonic()
+        read, head = self._read_positions()
+        with self._positions_lock:
+            if generation == self._positions_generation:  # nothing moved here while we asked
+                self._positions_kept = (asked, read, head)
+        return read, head
+
+    def _read_positions(self) -> tuple[int, int]:
         table = getattr(self.app.recorder, "events_table_name", None)
         if table is None:  # another recorder: ask each
             return self.projector.position(), self.projector.log_position()
@@ -156,8 +192,12 @@ class Ledger:
         return read or 0, head or 0
 
     def rebuild(self, on_batch: Callable[[int], None] | None = None) -> int:
+        self.positions_moved()
         self.projector.reset()
-        return self.projector.run(on_batch=on_batch)
+        try:
+            return self.projector.run(on_batch=on_batch)
+        finally:
+            self.positions_moved()
 
     def verify(self, scratch_url: str) -> tuple[str, str, dict[str, int], dict[str, int]]:
         """Rebuild the read model from the log into a scratch store; return both digests."""
@@ -246,12 +286,14 @@ class Ledger:
     def _insert(self, events: list[StoredEvent]) -> int:
         if events:
             self.app.recorder.insert_events(events)
+            self.positions_moved()
         return len(events)
 
     def _insert_at(self, position: int, event: StoredEvent) -> int:
         """Insert one event (restore only) so that its notification id is `position`."""
         if position <= (self.projector.log_position() or 0):
             raise InvalidEvidence([FieldError("position", position, "positions in the export are not ascending")])
+        self.positions_moved()
         table = getattr(self.app.recorder, "events_table_name", None)
         if table is not None and self.database_url.startswith("sqlite"):
             # SQLite numbers events by rowid: give it explicitly, in the recorder's own format.

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # How long an API process may trust a token it has authenticated before asking the store again:
     # a revocation reaches the other processes within this time (the revoking one at once).
     token_cache_seconds: float = 5.0
+    # How long an API process may take the read model's and the log's positions it last read as
+    # current before asking the store again (a read with min_position beyond them, or a write or
+    # projection through this process, asks at once): a read may miss, for at most this long,
+    # what another process has just written. 0: ask on every read.
+    positions_kept_seconds: float = 0.1
     # Answers (profiles, proposals, national tables) each API process keeps, per read-model position.
     views_cache_answers: int = 512
     # Authorities whose facts (what the ledger knew, before the as-at rules) each API process keeps:

@@ -97,6 +97,14 @@ class TokenStore:
         c = api_tokens.c
         return select(c.id, c.name, c.role, c.la_code, c.created_at, c.revoked_at)
 
+    def kept(self, token: str) -> Principal | None:
+        """The token's principal if this process authenticated it less than `cache_seconds`
+        ago (and has not revoked it since); None otherwise. Never asks the store."""
+        kept = self._kept.get(self._hash(token))
+        if kept is not None and kept[0] > time.monotonic():
+            return kept[1]
+        return None
+
     def authenticate(self, token: str) -> Principal | None:
         key = self._hash(token)
         kept = self._kept.get(key)

@@ -65,7 +65,8 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
-        ledger = Ledger(database_url or s.database_url, clock=clock or utc_now, projector_batch=s.projector_batch)
+        ledger = Ledger(database_url or s.database_url, clock=clock or utc_now, projector_batch=s.projector_batch,
+                        positions_kept_seconds=s.positions_kept_seconds)
         app.state.settings = s
         app.state.ledger = ledger
         app.state.views = Views(ledger, cache_entries=s.views_cache_answers,

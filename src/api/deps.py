@@ -4,7 +4,13 @@ points of view. Routers declare these and stay thin.
 
 Dependencies that never wait on the store are `async def`: FastAPI runs a plain
 `def` dependency in its thread pool, a hop (and a wait for the interpreter lock)
-per dependency per request. Those that query the store stay plain `def`."""
+per dependency per request. The caller and the read model's freshness are async
+too, and answer from what the process keeps (a token authenticated within
+`CSA_TOKEN_CACHE_SECONDS`, positions read within `CSA_POSITIONS_KEPT_SECONDS`)
+without leaving the event loop; only otherwise do they ask the store, in the
+thread pool. With two workers on two busy cores, the hops of every request to
+threads waiting on the store and on the interpreter lock left some requests
+waiting seconds inside a worker (docs/performance.md, (5))."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from adapters.ledger import Ledger
 from adapters.settings import Settings
@@ -49,8 +56,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 bearer = HTTPBearer(auto_error=False, description="A token issued with `csa tokens issue` (csa_…).")
 
 
-def get_principal(request: Request, tokens: TokensDep,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+async def get_principal(request: Request, tokens: TokensDep,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     """The token's principal; anonymous without an Authorization header. A header
     that is not a valid, unrevoked bearer token is refused (401), never ignored."""
     header = request.headers.get("authorization")
@@ -58,7 +65,9 @@ def get_principal(request: Request, tokens: TokensDep,
         return ANONYMOUS
     if credentials is None:
         raise unauthorised("the Authorization header must be 'Bearer <token>'")
-    principal = tokens.authenticate(credentials.credentials)
+    principal = tokens.kept(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(tokens.authenticate, credentials.credentials)
     if principal is None:
         raise unauthorised("the bearer token is unknown or revoked")
     return principal
@@ -69,7 +78,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 # --- a read model fresh enough ----------------------------------------------
 
 
-def fresh_read_model(
+async def fresh_read_model(
     ledger: LedgerDep, settings: SettingsDep,
     min_position: Annotated[int | None, Query(
         ge=0, le=2**62, description="Wait (briefly) until the read model has applied the log up to this position: "
@@ -77,7 +86,15 @@ def fresh_read_model(
 ) -> int:
     """Bring the read model up to the log (a no-op when it is there) and, given a
     `min_position`, wait up to `read_your_writes_wait_seconds` for it. Returns the
-    read model's position."""
+    read model's position. Positions this process read within `positions_kept_seconds`,
+    showing the read model at the log and at or past `min_position`, answer at once."""
+    kept = ledger.kept_positions()
+    if kept is not None and kept[0] >= kept[1] and (min_position is None or kept[0] >= min_position):
+        return kept[0]
+    return await run_in_threadpool(_fresh_read_model, ledger, settings, min_position)
+
+
+def _fresh_read_model(ledger: Ledger, settings: Settings, min_position: int | None) -> int:
     deadline = _time.monotonic() + settings.read_your_writes_wait_seconds
     while True:
         position, log = ledger.positions()

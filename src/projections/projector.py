@@ -71,6 +71,7 @@ VALUES_ROWS = 4096  # at most so many rows per INSERT statement of a bulk run on
 SQLITE_LIMIT_VARIABLE_NUMBER = 9  # sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER (Python 3.11+)
 INDEX_BUILDERS = 3  # connections building the indexes at the end of a bulk run on PostgreSQL
 BULK_QUEUE = 1  # pages built ahead of the one being written during a bulk run
+BULK_ASYNC_COMMIT = True  # on PostgreSQL a bulk run's page commits do not wait for the WAL flush
 
 
 def naive_utc(ts: datetime) -> datetime:
@@ -166,6 +167,10 @@ class Projector:
     # --- the bulk run: a builder and a writer ----------------------------------
 
     def _run_bulk(self, until: int | None, on_batch: Callable[[int], None] | None) -> int:
+        with _no_gc():
+            return self._run_pipeline(until, on_batch)
+
+    def _run_pipeline(self, until: int | None, on_batch: Callable[[int], None] | None) -> int:
         """Build the read model from empty with two threads: this one reads, decodes and
         builds page N+1 while a writer thread writes page N (the drivers release the GIL
         while the database works). The writer takes the pages in log order from a bounded
@@ -209,7 +214,7 @@ class Projector:
                         if carry[i][0] == s:
                             del carry[i]
                 total += report()
-                with self.engine.connect() as conn, _no_gc():
+                with self.engine.connect() as conn:
                     page = _Page(conn, self.app, carry)
                     page.apply(rows)
                 seq += 1
@@ -277,6 +282,8 @@ class Projector:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT}")
                 conn.exec_driver_sql(f"PRAGMA cache_size={-BULK_CACHE_KB}")
+            elif BULK_ASYNC_COMMIT:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             ensure_position(conn)
             position = read_position(conn, for_update=True)
             if position != item.start - 1:  # another projector wrote meanwhile
@@ -408,10 +415,12 @@ def write_position(conn: Connection, position: int) -> None:
 
 @contextmanager
 def _no_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused while a bulk run builds a page: the page's rows,
-    states and versions are tens of thousands of young objects, none of them garbage, which
-    the collector would otherwise traverse again and again (a fifth of the building time).
-    It runs again between pages."""
+    """The cyclic garbage collector paused during a bulk run (both its threads): the pages'
+    rows, states and versions are tens of thousands of young objects, none of them garbage,
+    and the versions carried between pages thousands more, which the collector would
+    otherwise traverse again and again (a fifth of the building time; ~5% of a rebuild's
+    instructions when it ran between pages). A bulk run makes no reference cycles of its own
+    (SQLAlchemy makes a few per connection); they are collected once it ends."""
     if not gc.isenabled():
         yield
         return
@@ -705,6 +714,7 @@ def _day(v: Any) -> str | None:
     return as_date(v).isoformat()
 
 
+_UNKNOWN: Any = object()  # not in _Page.current (not looked up yet)
 _ENVELOPE = frozenset(("originator_id", "originator_version", "timestamp", "actor", "client_id", "content_hash"))
 
 EVIDENCE_COLUMNS = ("item_id", "version", "kind", "la_code", "urn", "group_code", "occurred_on", "published_on",
@@ -818,21 +828,25 @@ class _Page:
 
         log = self.log.append
         new_row = self._new_row
+        follow_up = self._follow_up
         dumps = _dumps_fast if fast else _dumps
         for row, item_id, t, ev in zip(todo, ids, kinds, states, strict=True):
             action = t.action
             if action == CREATED:
                 client_id = ev["client_id"]
-                r = new_row(row[0], item_id, 1, ev["kind"], ev["state"], ev, client_id, None, fast)
+                r = new_row(row[0], item_id, 1, ev["kind"], ev["state"], ev["actor"], _timestamp(ev["timestamp"]),
+                            client_id, None, fast)
                 log((row[0], item_id, 1, t.qualname, r[2], r[3], r[4], None, r[10], client_id, r[11], r[8]))
             elif action == FOLLOW_UP:
-                self._follow_up(row[0], item_id, row[2], t, ev)
+                follow_up(row[0], item_id, row[2], t, ev)
             else:
                 log((row[0], item_id, row[2], t.qualname, ev["step"], ev["la_code"], None, ev["year"],
                      ev["actor"], ev["client_id"], _timestamp(ev["timestamp"]), dumps(ev["details"])))
 
     def _follow_up(self, position: int, item_id: str, version: int, t: _Topic, ev: dict[str, Any]) -> None:
-        current = self._current(item_id)
+        current = self.current.get(item_id, _UNKNOWN)
+        if current is _UNKNOWN:
+            current = self._current(item_id)
         if current is None:
             raise LookupError(f"read model has no current row for item {item_id}")
         old = current.row
@@ -847,14 +861,14 @@ class _Page:
         if not t.withdrawn:
             item = SimpleNamespace(state=dict(current.state), withdrawn=False)
             t.cls.apply(SimpleNamespace(**ev), item)
-            self._new_row(position, item_id, version, old[2], item.state, ev, old[_CLIENT], old[_LA],
+            self._new_row(position, item_id, version, old[2], item.state, ev["actor"], ts, old[_CLIENT], old[_LA],
                           self.fast and current.fast)
         details = {k: v for k, v in ev.items() if k not in _ENVELOPE}
         self.log.append((position, item_id, version, t.qualname, old[2], old[_LA], old[_URN], None, ev["actor"],
                          ev["client_id"], ts, (_dumps_fast if self.fast else _dumps)(details)))
 
     def _new_row(self, position: int, item_id: str, version: int, kind: str, state: dict[str, Any],
-                 ev: dict[str, Any], client_id: str, fallback: str | None, fast: bool) -> list[Any]:
+                 actor: str, ts: str, client_id: str, fallback: str | None, fast: bool) -> list[Any]:
         """`fallback`: the authority of the version this one supersedes, kept when neither the
         state nor a current provider row names one (e.g. the provider was withdrawn). `fast`: the
         state holds only what the fast codec decoded (see `_Current.fast`)."""
@@ -862,7 +876,10 @@ class _Page:
         urn = get("urn")
         la = get("la_code")
         if la is None and urn is not None:
-            provider = self._current(_provider_item_id(urn))
+            provider_id = _provider_item_id(urn)
+            provider = self.current.get(provider_id, _UNKNOWN)
+            if provider is _UNKNOWN:
+                provider = self._current(provider_id)
             la = provider.row[_LA] if provider else None
         if la is None:
             la = fallback
@@ -872,8 +889,7 @@ class _Page:
         if published is not None:
             published = _day(published)
         row = [item_id, version, kind, la, urn, get("group"), occurred, published,
-               (_dumps_fast if fast else _dumps)(state), client_id, ev["actor"], _timestamp(ev["timestamp"]),
-               None, position, None, False]
+               (_dumps_fast if fast else _dumps)(state), client_id, actor, ts, None, position, None, False]
         self.current[item_id] = _Current(row, state, False, fast)
         self.inserts.append(row)
         return row

@@ -18,6 +18,11 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select
 
+try:  # decodes an authority's JSON columns in one call (ADR 0023)
+    import orjson
+except ImportError:  # pragma: no cover - a declared dependency
+    orjson = None  # type: ignore[assignment]
+
 from domain.rules.facts import (
     AuthorityEvidence,
     ComplaintFact,
@@ -33,7 +38,7 @@ from domain.rules.facts import (
     UnannouncedInspectionFact,
 )
 from domain.vocabulary import AssessmentGrade, Grade
-from projections.projector import as_date, naive_utc
+from projections.projector import _LONG_NUMBER, _NUMBER_CLASSES, as_date, naive_utc
 from projections.tables import event_log, evidence
 
 LA_KINDS = ("unannounced_inspection", "full_inspection", "joint_area_review", "serious_case_review_evaluation",
@@ -77,12 +82,36 @@ def _rows(conn: Any, where: str, la_code: str, k: Any) -> list[dict[str, Any]]:
         fetched = cursor.fetchall()
     finally:
         cursor.close()
-    out = []
-    for kind, la, urn, group, occ, pub, data, position in fetched:
-        out.append({"kind": kind, "la_code": la, "urn": urn, "group_code": group, "occurred_on": _day(occ),
-                    "published_on": _day(pub), "data": json.loads(data) if isinstance(data, str) else data,
-                    "position": position})
-    return out
+    # In log order, whatever plan the store chose: PostgreSQL's parallel scans return rows in
+    # any order, and the facts (and the order of refs in the answers) must not depend on it.
+    fetched.sort(key=_position)
+    datas = _decoded([row[6] for row in fetched])
+    return [{"kind": kind, "la_code": la, "urn": urn, "group_code": group, "occurred_on": _day(occ),
+             "published_on": _day(pub), "data": data, "position": position}
+            for (kind, la, urn, group, occ, pub, _, position), data in zip(fetched, datas, strict=True)]
+
+
+def _position(row: Any) -> int:
+    return row[7]
+
+
+def _decoded(values: list[Any]) -> list[Any]:
+    """The JSON columns' values: SQLite gives text, PostgreSQL's driver values already
+    decoded. Texts are decoded together in one orjson call, which reads JSON to exactly the
+    standard library's values but for an integer past 64 bits (a float to orjson: any run of
+    19 digits sends the lot to the standard library) and what it refuses (NaN, a lone
+    surrogate): then the standard library decodes them all, as before."""
+    texts = [v for v in values if isinstance(v, str)]
+    if not texts:
+        return values
+    if orjson is not None and len(texts) == len(values):
+        joined = ("[" + ",".join(texts) + "]").encode()
+        if _LONG_NUMBER not in joined.translate(_NUMBER_CLASSES):  # orjson: an integer past 64 bits is a float
+            try:
+                return orjson.loads(joined)
+            except orjson.JSONDecodeError:
+                pass
+    return [json.loads(v) if isinstance(v, str) else v for v in values]
 
 
 _GRADES = {g.value: g for g in Grade}

@@ -100,7 +100,8 @@ class CutoffResult:
     providers: dict[str, ProviderFact]
     # Per group, the providers standing in layer 1 and their most recent counted inspection
     # (¶19-20, ¶27), from the facts' timelines (`domain.rules.timelines`). A provider's own
-    # decision (`provider_decisions`, every provider) is made when first read.
+    # decision (`provider_decisions`, every provider) is made when first read. Read only, as
+    # is `latest_counted`: the timelines give the same dictionaries to every date they fit.
     layer_one_by_group: dict[str, dict[str, ProviderInspectionFact]]
     unannounced_inspections: tuple[UnannouncedInspectionFact, ...]
     full_inspections: tuple[FullInspectionFact, ...]
@@ -138,7 +139,7 @@ class CutoffResult:
 
     @cached_property
     def _judged(self) -> tuple[tuple[CutoffDecision | tuple, ProviderInspectionFact | None], ...]:
-        """Every provider inspection judged, in order (the same rules as `latest_counted`)."""
+        """Every provider inspection judged, in order (the rules the timelines follow)."""
         return tuple(judge_provider_inspection(i, self.providers, self.as_at, self.framework, self.inspector_notes)
                      for i in sorted(self.evidence.provider_inspections, key=_item_order))
 

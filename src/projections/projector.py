@@ -675,9 +675,10 @@ if orjson is not None:
             out = orjson.dumps(o, option=_SORT_KEYS)
         except orjson.JSONEncodeError:  # an integer past 64 bits, nested deeper than orjson goes
             return _dumps(o)
-        if b"e-" in out or b"0.0000" in out:  # may be a float below 1e-4 (or a text like it)
+        text = out.decode()
+        if "e-" in text or "0.0000" in text:  # may be a float below 1e-4 (or a text like it)
             return _dumps(o)
-        return out.decode()
+        return text
 else:  # pragma: no cover
     _dumps_fast = _dumps
 

@@ -6,7 +6,9 @@ garbage collector (issue 5: telling a slow answer from a request that waited).
   measures much more than this waited outside the application (for a core, in the
   socket's backlog, on the network).
 - A request that takes `CSA_SLOW_REQUEST_MS` or more is logged on `csa.timing`
-  (method, path, status, milliseconds); 0 turns the log off.
+  (method, path, status, the milliseconds to its headers — "answered" — and to its
+  last byte handed to the connection — "sent": a large body waits there for a slow
+  reader); 0 turns the log off.
 - A garbage collection that takes that long or more is logged too (generation,
   milliseconds, objects collected): a full collection over a large heap stops every
   request of the worker for its whole length.
@@ -41,12 +43,12 @@ class RequestTiming:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = [0]
+        status, answered = [0], [0.0]
 
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                took = (time.perf_counter() - start) * 1000
+                answered[0] = took = (time.perf_counter() - start) * 1000
                 message["headers"] = [*message.get("headers", ()), (b"server-timing", b"app;dur=%.1f" % took)]
             await send(message)
 
@@ -55,8 +57,8 @@ class RequestTiming:
         finally:
             took = (time.perf_counter() - start) * 1000
             if self.slow_ms and took >= self.slow_ms:
-                log.warning("slow request %s %s -> %s in %.1f ms", scope.get("method"), scope.get("path"),
-                            status[0] or "no response", took)
+                log.warning("slow request %s %s -> %s, answered in %.1f ms, sent in %.1f ms", scope.get("method"),
+                            scope.get("path"), status[0] or "no response", answered[0], took)
 
 
 class GcPauses:

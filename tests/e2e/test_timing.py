@@ -33,7 +33,7 @@ def test_requests_at_or_over_the_threshold_are_logged_with_path_status_and_time(
         with caplog.at_level(logging.WARNING, logger="csa.timing"):
             api.client.get("/v1/authorities/886/profile", headers=api.as_("inspector"))
         lines = [r.getMessage() for r in caplog.records if r.name == "csa.timing" and "request" in r.getMessage()]
-        assert any(re.fullmatch(r"slow request GET /v1/authorities/886/profile -> 200 in [\d.]+ ms", m)
+        assert any(re.fullmatch(r"slow request GET /v1/authorities/886/profile -> 200, answered in [\d.]+ ms, sent in [\d.]+ ms", m)
                    for m in lines), lines
 
 

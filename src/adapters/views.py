@@ -55,6 +55,10 @@ class Point:
         return {"as_at": self.as_at.isoformat(), "known_at": self.known_at.isoformat()}
 
 
+class NotKept(LookupError):
+    """A view pinned with `kept_only()` was asked for something it does not keep."""
+
+
 class Views:
     """`cache_entries`: answers kept per process, keyed by everything they depend on
     (authority, year, as_at, the known_at asked for — or "now" — and the read
@@ -67,6 +71,7 @@ class Views:
         self._cache_entries = cache_entries
         self._lock = threading.Lock()
         self._position: int | None = None
+        self._kept_only = False
         self._facts = _FactsKept(cache_authorities)
         self._assessed: OrderedDict[tuple, Any] = OrderedDict()
 
@@ -76,6 +81,16 @@ class Views:
         read model is."""
         pinned = copy.copy(self)
         pinned._position = position
+        return pinned
+
+    def kept_only(self) -> Views:
+        """These views answering only from what they keep: anything to compute or to read from
+        the store raises NotKept instead. Costs a dictionary look-up or two, never a wait, so an
+        HTTP worker's event loop can answer a repeated question itself (api.routers.views)."""
+        if self._position is None:
+            raise NotKept("pin the views at a position first (Views.at)")
+        pinned = copy.copy(self)
+        pinned._kept_only = True
         return pinned
 
     def position(self) -> int:
@@ -92,6 +107,8 @@ class Views:
             if key in cache:
                 cache.move_to_end(key)
                 return cache[key]
+        if self._kept_only:
+            raise NotKept(key[0])
         value = compute()
         with self._lock:
             cache[key] = value

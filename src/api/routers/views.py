@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
+from adapters.ledger import Ledger
+from adapters.tokens import Principal
+from adapters.views import NotKept, Views
 from api import policy
 from api.deps import (
     AsAt,
@@ -25,14 +29,25 @@ router = APIRouter(prefix="/v1", tags=["views"])
 
 @router.get("/authorities/{authority}/profile", response_model=ProfileView,
             responses=problems(401, 403, 404, 422, 503), summary="An authority's performance profile")
-def profile(authority: AuthorityPath, principal: PrincipalDep, ledger: LedgerDep, views: ViewsDep,
-            year: YearQuery = LATEST_YEAR,
-            layer: Annotated[int, Query(ge=1, le=4, description="1 summary; 2 outcome judgements; 3 history by "
-                                        "year; 4 providers")] = 1,
-            as_at: AsAt = None, known_at: KnownAt = None) -> Any:
+async def profile(authority: AuthorityPath, principal: PrincipalDep, ledger: LedgerDep, views: ViewsDep,
+                  year: YearQuery = LATEST_YEAR,
+                  layer: Annotated[int, Query(ge=1, le=4, description="1 summary; 2 outcome judgements; 3 history "
+                                              "by year; 4 providers")] = 1,
+                  as_at: AsAt = None, known_at: KnownAt = None) -> Any:
     """Layers 1-4 of the profile (¶13-16, Annex A-B) as at `as_at`, as known at `known_at`. Inspector,
     auditor; a local authority its own; the appeals panel an authority under appeal. Published layer-1
     profiles are public: /v1/published/authorities/{authority}/profile."""
+    # A question this worker has answered at this read-model position is answered on the event
+    # loop; anything else (rules to run, the store to read) in the thread pool.
+    args = (authority, principal, ledger, year, layer, as_at, known_at)
+    try:
+        return _profile(views.kept_only(), *args)
+    except NotKept:
+        return await run_in_threadpool(_profile, views, *args)
+
+
+def _profile(views: Views, authority: str, principal: Principal, ledger: Ledger, year: int, layer: int,
+             as_at: Any, known_at: Any) -> Any:
     policy.require_role(principal, policy.INSPECTOR, policy.AUDITOR, policy.APPEALS_PANEL, policy.LOCAL_AUTHORITY)
     la = ledger.authorities.resolve(authority).la_code
     policy.read_authority(principal, la, views.appealed_authorities())

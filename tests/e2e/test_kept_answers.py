@@ -1,0 +1,67 @@
+"""A question a worker has already answered at the read model's position is answered on
+its event loop, without the thread pool; anything else goes to the thread pool as before."""
+
+from __future__ import annotations
+
+import pytest
+from api_helpers import evidence_of, open_api
+
+import api.routers.views as views_router
+from adapters.views import NotKept
+
+
+@pytest.fixture
+def hops(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = views_router.run_in_threadpool
+
+    async def counting(fn, *args, **kwargs):
+        calls.append(fn.__name__)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(views_router, "run_in_threadpool", counting)
+    return calls
+
+
+def test_a_repeated_profile_is_answered_without_a_thread_and_the_same(store_url, clock, hops) -> None:
+    for api in open_api(store_url, clock):
+        assert api.client.post("/v1/events", json={"events": evidence_of("886")},
+                               headers=api.as_("integration")).status_code == 200
+        url = "/v1/authorities/886/profile?as_at=2011-08-31&known_at=2011-12-01"
+        first = api.client.get(url, headers=api.as_("inspector"))
+        assert first.status_code == 200 and hops == ["_profile"]
+        again = api.client.get(url, headers=api.as_("inspector"))
+        assert again.status_code == 200 and hops == ["_profile"], "kept: no thread"
+        assert again.json() == first.json()
+        other_date = api.client.get(url.replace("2011-08-31", "2011-06-30"), headers=api.as_("inspector"))
+        assert other_date.status_code == 200 and hops == ["_profile", "_profile"], "a new question: a thread"
+
+        # an event makes a new position: the answer is worked out again, in a thread
+        assert api.client.post("/v1/events", json={"events": evidence_of("887")},
+                               headers=api.as_("integration")).status_code == 200
+        assert api.client.get(url, headers=api.as_("inspector")).status_code == 200
+        assert hops[-1] == "_profile" and len(hops) == 3
+
+
+def test_refusals_are_the_same_on_the_event_loop(store_url, clock, hops) -> None:
+    for api in open_api(store_url, clock):
+        url = "/v1/authorities/886/profile?as_at=2011-08-31"
+        assert api.client.get(url, headers=api.as_("inspector")).status_code == 200
+        n = len(hops)
+        for who in ("integration", "la_draft_sent"):  # not a reader of profiles; another authority's
+            refused = api.client.get(url, headers=api.as_(who))
+            assert refused.status_code == 403, refused.text
+        assert len(hops) == n, "refused on the event loop, before anything is computed"
+        assert api.client.get(url).status_code == 401
+
+
+def test_kept_only_views_never_compute(store_url, clock) -> None:
+    for api in open_api(store_url, clock):
+        views = api.app.state.views
+        with pytest.raises(NotKept):
+            views.kept_only()  # not pinned at a position
+        pinned = views.at(api.ledger.projector.position())
+        with pytest.raises(NotKept):
+            pinned.kept_only().profile("886")
+        body = pinned.profile("886")
+        assert pinned.kept_only().profile("886")["layer1"] == body["layer1"]

@@ -411,3 +411,14 @@ def test_block_c_figures_counted_and_their_rows_kept_are_what_each_decision_give
         c = GradeCounts(*counts)
         row = ProfileRow("x", "X", c, band_for(c.pct_good_or_better, F), ("#1",))
         assert repr(row.to_dict()["pct"]) == repr({g.value: to_jsonable(c.pct(g)) for g in Grade})
+
+
+def test_the_profile_of_a_cutoff_made_without_timelines_is_the_same():
+    """A `CutoffResult` put together by hand (no timelines kept) gives the same profile."""
+    rnd = random.Random("no-timelines")
+    evidence = evidence_known_at(events := random_log(rnd, 30), len(events))
+    for as_at in as_at_dates(evidence, F, rnd, 30):
+        result = decide_cutoff(evidence, F, as_at)
+        bare = replace(result, timelines=None, evidence=AuthorityEvidence(LA))
+        assert build_profile_from(bare, F, LA).to_dict(layers=(1, 2)) == \
+            build_profile_from(result, F, LA).to_dict(layers=(1, 2))

@@ -486,8 +486,9 @@ def without_no_children_on_roll(early_years: ProfileRow, cutoff: CutoffResult,
     row less the few such providers in layer 1 (a compliance check, or marked by as_at)."""
     label = "Early years and childcare, without providers with no children on roll"
     in_layer_one = [cutoff.layer_one_by_group.get(g.code, {}) for g in groups_of("early_years_childcare")]
-    assert cutoff.timelines is not None
-    marked = [i for urn in cutoff.timelines.no_children_on_roll_candidates for in_group in in_layer_one
+    candidates = (cutoff.timelines.no_children_on_roll_candidates if cutoff.timelines is not None
+                  else {urn for in_group in in_layer_one for urn in in_group})
+    marked = [i for urn in candidates for in_group in in_layer_one
               if (i := in_group.get(urn)) is not None and has_no_children_on_roll(i, cutoff)]
     if not marked:
         return ProfileRow(early_years.code, label, early_years.counts, early_years.band, early_years.refs)

@@ -3,17 +3,22 @@ events into read-model rows and stores its position in the same transaction
 (ADR 0002). It works on SQLite and PostgreSQL alike and batches its writes.
 
 It is built for throughput (issue 5): it reads the stored events' rows itself
-(no `Notification` or domain event objects), decodes their state with the C
-JSON decoder, dispatches on the topic string, builds row tuples and writes them
-with the driver's bulk paths (sqlite3 `executemany`, PostgreSQL `COPY`). The
-current rows of the items a page follows up are loaded in one query per page.
-The domain's own event classes still decide what an event does: the topic is
-resolved once, and a follow-up's `apply` is called to change the state.
+(no `Notification` or domain event objects, no state of the events it skips), decodes
+a page's states in one call of orjson where that gives exactly the library mapper's
+values, else with the C JSON decoder (ADR 0023), dispatches on the topic string, builds
+row tuples and writes them with the driver's bulk paths (sqlite3 `executemany` or
+multi-row VALUES, PostgreSQL `COPY`). The current rows of the items a page follows up
+are loaded in one query per page. The domain's own event classes still decide what an
+event does: the topic is resolved once, and a follow-up's `apply` is called to change
+the state.
 
 A run from an empty read model over many events (a rebuild, `csa verify`) is a bulk
-run: its secondary indexes are built once at the end, and two threads share the work,
-the caller's reading, decoding and building page N+1 while a writer thread commits
-page N (rows and position in one transaction, pages in log order; see `_run_bulk`).
+run: its secondary indexes are built once at the end, the cyclic GC is paused, and two
+threads share the work, the caller reading, decoding and building pages while a writer
+thread commits them (rows and position in one transaction, pages in log order; see
+`_run_pipeline`). On PostgreSQL, where the server does the writing, the builder builds
+page N+1 (and reads N+2) while page N is written; on SQLite, where both threads would
+take turns on the GIL, it waits while the writer writes.
 """
 
 from __future__ import annotations

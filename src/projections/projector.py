@@ -621,6 +621,7 @@ CREATED, FOLLOW_UP, STEP = 1, 2, 3
 
 _DATE_WRAPPER = re.compile(rb'\{"_type_":"date_iso","_data_":("\d\d\d\d-\d\d-\d\d")\}')
 _group1 = operator.methodcaller("group", 1)
+_DATETIME_WRAPPER = b'{"_type_":"datetime_iso","_data_":"'
 
 
 def _number_classes() -> bytes:
@@ -651,7 +652,10 @@ def _decode_page(raws: Sequence[Any]) -> list[dict[str, Any]] | None:
     except TypeError:  # texts
         blob = b"[" + b",".join([r.encode() if type(r) is str else bytes(r) for r in raws]) + b"]"
     blob = _DATE_WRAPPER.sub(_group1, blob)
-    if blob.count(b'"_type_"') != len(raws):  # one per event: its timestamp (checked below)
+    # One "_type_" per event, each the start of a datetime wrapper whose data is a text: each
+    # event's timestamp (checked below), and no other wrapper anywhere.
+    n = len(raws)
+    if blob.count(b'"_type_"') != n or blob.count(_DATETIME_WRAPPER) != n:
         return None
     if _LONG_NUMBER in blob.translate(_NUMBER_CLASSES):
         return None
@@ -659,15 +663,16 @@ def _decode_page(raws: Sequence[Any]) -> list[dict[str, Any]] | None:
         evs = orjson.loads(blob)
     except orjson.JSONDecodeError:
         return None
-    if len(evs) != len(raws):  # (only if stored states were not each one JSON object)
+    if len(evs) != n:  # (only if stored states were not each one JSON object)
         return None
-    for ev in evs:
-        ts = ev.get("timestamp") if type(ev) is dict else None
-        if type(ts) is not dict or len(ts) != 2 or ts.get("_type_") != "datetime_iso":
-            return None
-        ts = ev["timestamp"] = ts.get("_data_")
-        if type(ts) is not str:
-            return None
+    try:
+        for ev in evs:
+            ts = ev["timestamp"]
+            if len(ts) != 2 or "_type_" not in ts:  # a wrapper, the only one its event has
+                return None
+            ev["timestamp"] = ts["_data_"]
+    except (KeyError, TypeError):  # an event that is no object, or without a timestamp wrapper
+        return None
     return evs
 
 

@@ -170,25 +170,45 @@ class Ledger:
 
     def positions(self) -> tuple[int, int]:
         """The read model's position and the log's, read in one round trip (every HTTP read asks)."""
-        generation, asked = self._positions_generation, time.monotonic()
+        reading = self.positions_reading()
         read, head = self._read_positions()
+        return self.keep_positions(reading, read, head)
+
+    def positions_reading(self) -> tuple[int, float]:
+        """Taken before reading the positions (here or by api.probe): see keep_positions."""
+        return self._positions_generation, time.monotonic()
+
+    def keep_positions(self, reading: tuple[int, float], read: int | None, head: int | None) -> tuple[int, int]:
+        """Keep positions read since `reading` was taken, unless something was written or
+        projected through this ledger meanwhile (they might then be older than that)."""
+        read, head = read or 0, head or 0
         with self._positions_lock:
-            if generation == self._positions_generation:  # nothing moved here while we asked
-                self._positions_kept = (asked, read, head)
+            if reading[0] == self._positions_generation:
+                self._positions_kept = (reading[1], read, head)
         return read, head
 
-    def _read_positions(self) -> tuple[int, int]:
+    def positions_sql(self) -> str | None:
+        """The positions query in psycopg's form (api.probe), None where there is none."""
+        sql = self._positions_sql()
+        return None if sql is None else sql.replace(":name", "%(name)s")
+
+    def _positions_sql(self) -> str | None:
         table = getattr(self.app.recorder, "events_table_name", None)
-        if table is None:  # another recorder: ask each
-            return self.projector.position(), self.projector.log_position()
+        if table is None:
+            return None
         if self.engine.dialect.name == "sqlite":
             log = f"SELECT MAX(rowid) FROM {table}"
         else:
             schema = getattr(getattr(self.app.recorder, "datastore", None), "schema", None) or "public"
             log = f'SELECT MAX(notification_id) FROM "{schema}"."{table}"'
-        sql = text(f"SELECT (SELECT position FROM {projector_position.name} WHERE name = :name), ({log})")
+        return f"SELECT (SELECT position FROM {projector_position.name} WHERE name = :name), ({log})"
+
+    def _read_positions(self) -> tuple[int, int]:
+        sql = self._positions_sql()
+        if sql is None:  # another recorder: ask each
+            return self.projector.position(), self.projector.log_position()
         with self.engine.connect() as conn:
-            read, head = conn.execute(sql, {"name": PROJECTOR_NAME}).one()
+            read, head = conn.execute(text(sql), {"name": PROJECTOR_NAME}).one()
         return read or 0, head or 0
 
     def rebuild(self, on_batch: Callable[[int], None] | None = None) -> int:

@@ -111,12 +111,26 @@ class TokenStore:
         if kept is not None and kept[0] > time.monotonic():
             return kept[1]
         with self.engine.connect() as conn:
-            row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == key,
-                                                        api_tokens.c.revoked_at.is_(None))).mappings().first()
+            row = conn.execute(select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.la_code)
+                               .where(api_tokens.c.token_hash == key, api_tokens.c.revoked_at.is_(None))).first()
+        return self.found(token, tuple(row) if row else None)
+
+    # The same look-up for a caller that asks the store itself (api.probe, on the event loop):
+    # the SQL with the token's key, then `found` with the row it got.
+    LOOKUP_SQL = "SELECT id, name, role, la_code FROM api_tokens WHERE token_hash = %(key)s AND revoked_at IS NULL"
+
+    def lookup_key(self, token: str) -> str:
+        return self._hash(token)
+
+    def found(self, token: str, row: tuple[int, str, str, str | None] | None) -> Principal | None:
+        """The principal of the (id, name, role, la_code) row found for the token, kept for
+        `cache_seconds`; None (and forgotten) when no unrevoked token has that key."""
+        key = self._hash(token)
         if row is None:
             self._kept.pop(key, None)
             return None
-        principal = Principal(row["name"], row["role"], row["la_code"], row["id"])
+        tid, name, role, la_code = row
+        principal = Principal(name, role, la_code, tid)
         if self.cache_seconds > 0:
             if len(self._kept) > 10_000:  # bounded: tokens are few; drop the lot rather than grow
                 self._kept.clear()

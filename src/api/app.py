@@ -19,6 +19,7 @@ from adapters.settings import Settings, get_settings
 from adapters.tokens import TokenStore
 from adapters.views import Views
 from api import errors, schemas
+from api.probe import StoreProbe
 from api.routers import admin, assessments, events, health, history, published, views
 from api.timing import GcPauses, RequestTiming
 
@@ -72,6 +73,7 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
         app.state.views = Views(ledger, cache_entries=s.views_cache_answers,
                                 cache_authorities=s.views_cache_authorities)
         app.state.tokens = TokenStore(ledger.engine, s.token_pepper, cache_seconds=s.token_cache_seconds)
+        app.state.probe = StoreProbe.for_store(ledger.database_url, ledger, app.state.tokens)
         stop = threading.Event()
         warming = None
         if s.views_warm_on_start:  # read every authority's facts in the background (ADR 0022)
@@ -84,6 +86,8 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
             yield
         finally:
             gc_pauses.remove()
+            if app.state.probe is not None:
+                await app.state.probe.close()
             stop.set()
             if warming is not None:
                 warming.join(timeout=30)

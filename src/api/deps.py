@@ -67,7 +67,12 @@ async def get_principal(request: Request, tokens: TokensDep,
         raise unauthorised("the Authorization header must be 'Bearer <token>'")
     principal = tokens.kept(credentials.credentials)
     if principal is None:
-        principal = await run_in_threadpool(tokens.authenticate, credentials.credentials)
+        probe = request.app.state.probe
+        asked = False
+        if probe is not None:  # PostgreSQL: asked on the event loop (ADR 0025)
+            asked, principal = await probe.principal(credentials.credentials)
+        if not asked:
+            principal = await run_in_threadpool(tokens.authenticate, credentials.credentials)
     if principal is None:
         raise unauthorised("the bearer token is unknown or revoked")
     return principal
@@ -79,7 +84,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 async def fresh_read_model(
-    ledger: LedgerDep, settings: SettingsDep,
+    request: Request, ledger: LedgerDep, settings: SettingsDep,
     min_position: Annotated[int | None, Query(
         ge=0, le=2**62, description="Wait (briefly) until the read model has applied the log up to this position: "
         "pass the `position` an ingest returned to read your own writes.", examples=[1234])] = None,
@@ -89,8 +94,11 @@ async def fresh_read_model(
     read model's position. Positions this process read within `positions_kept_seconds`,
     showing the read model at the log and at or past `min_position`, answer at once."""
     kept = ledger.kept_positions()
+    if kept is None and request.app.state.probe is not None:  # PostgreSQL: asked on the event loop
+        kept = await request.app.state.probe.positions()
     if kept is not None and kept[0] >= kept[1] and (min_position is None or kept[0] >= min_position):
         return kept[0]
+    # behind the log, or waiting for a min_position: catch up (and wait) in the thread pool
     return await run_in_threadpool(_fresh_read_model, ledger, settings, min_position)
 
 

@@ -65,3 +65,16 @@ def test_kept_only_views_never_compute(store_url, clock) -> None:
             pinned.kept_only().profile("886")
         body = pinned.profile("886")
         assert pinned.kept_only().profile("886")["layer1"] == body["layer1"]
+
+
+def test_on_postgresql_the_caller_and_the_positions_are_asked_on_the_event_loop(store_url, clock, hops) -> None:
+    for api in open_api(store_url, clock, token_cache_seconds=0, positions_kept_seconds=0):
+        probe = api.app.state.probe
+        assert (probe is not None) == store_url.startswith("postgresql")
+        url = "/v1/authorities/886/profile?as_at=2011-08-31"
+        assert api.client.get(url, headers=api.as_("inspector")).status_code == 200
+        assert api.client.get(url, headers=api.as_("inspector")).status_code == 200
+        assert api.client.get(url, headers={"Authorization": "Bearer csa_unknown"}).status_code == 401
+        if probe is not None:
+            assert probe.asked >= 5, "two tokens and two positions each read, a refused token"
+        assert hops == ["_profile"], "only the first answer was worked out in a thread"

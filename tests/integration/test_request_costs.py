@@ -146,25 +146,103 @@ def test_positions_read_while_this_ledger_wrote_are_not_kept(store_url, ledger_c
         led.close()
 
 
-def test_another_process_write_is_seen_after_the_kept_time_or_at_once_with_min_position(store_url, ledger_clock):
+@pytest.mark.parametrize("with_probe", [False, True], ids=["thread-pool", "probe-if-postgres"])
+def test_another_process_write_is_seen_after_the_kept_time_or_at_once_with_min_position(store_url, ledger_clock,
+                                                                                        with_probe):
     """Through the API's freshness dependency: a plain read may use positions kept for
-    positions_kept_seconds; a read with the min_position an ingest returned never does."""
+    positions_kept_seconds; a read with the min_position an ingest returned never does.
+    On PostgreSQL the positions are asked on the event loop (api.probe), elsewhere in the
+    thread pool: the same answers."""
     import asyncio
+    from types import SimpleNamespace
 
     from adapters.settings import Settings
     from api.deps import fresh_read_model
+    from api.probe import StoreProbe
 
     api_side, other = kept_ledger(store_url, 0.1), kept_ledger(store_url, 0)
+    probe = StoreProbe.for_store(store_url, api_side, TokenStore(api_side.engine, PEPPER)) if with_probe else None
+    assert (probe is None) == (not with_probe or store_url.startswith("sqlite")), "a probe on PostgreSQL only"
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(probe=probe)))
     settings = Settings(database_url=store_url, read_your_writes_wait_seconds=0.3)
+
+    async def fresh(min_position):
+        try:
+            return await fresh_read_model(request, api_side, settings, min_position)
+        finally:
+            if probe is not None:
+                await probe.close()  # each asyncio.run is a new event loop
+
     try:
-        assert asyncio.run(fresh_read_model(api_side, settings, None)) == 0
+        assert asyncio.run(fresh(None)) == 0
         position = other.record([{**REG, "client_id": "r3", "urn": "P3"}], project=False).position
-        assert asyncio.run(fresh_read_model(api_side, settings, None)) == 0, "kept: not asked again yet"
-        assert asyncio.run(fresh_read_model(api_side, settings, position)) == position, "read your writes"
+        assert asyncio.run(fresh(None)) == 0, "kept: not asked again yet"
+        assert asyncio.run(fresh(position)) == position, "read your writes"
         ledger_clock.now += 0.2
         position2 = other.record([{**REG, "client_id": "r4", "urn": "P4"}], project=False).position
         ledger_clock.now += 0.2
-        assert asyncio.run(fresh_read_model(api_side, settings, None)) == position2, "asked again, caught up"
+        assert asyncio.run(fresh(None)) == position2, "asked again, caught up"
+        if probe is not None:
+            assert probe.asked >= 2, "the positions were asked on the event loop"
     finally:
         api_side.close()
         other.close()
+
+
+def test_the_probe_authenticates_as_the_token_store_does_and_keeps_what_it_found(pg_url, monotonic):
+    import asyncio
+
+    from adapters.ledger import Ledger
+    from api.probe import StoreProbe
+
+    led = Ledger(pg_url)
+    tokens = TokenStore(led.engine, PEPPER, cache_seconds=5)
+    probe = StoreProbe.for_store(pg_url, led, tokens)
+    tid, token = TokenStore(led.engine, PEPPER).issue("probe-feed", "local_authority", "886")
+
+    async def ask(t):
+        try:
+            return await probe.principal(t)
+        finally:
+            await probe.close()
+
+    try:
+        asked, principal = asyncio.run(ask(token))
+        assert asked and principal == tokens.authenticate(token)
+        assert (principal.role, principal.la_code, principal.token_id) == ("local_authority", "886", tid)
+        assert tokens.kept(token) == principal, "kept for cache_seconds, as authenticate keeps it"
+        assert asyncio.run(ask("csa_not-a-token")) == (True, None)
+        TokenStore(led.engine, PEPPER).revoke(tid)
+        monotonic.now += 5.1
+        assert asyncio.run(ask(token)) == (True, None), "revoked: refused once the kept time is up"
+        assert tokens.kept(token) is None
+    finally:
+        led.close()
+
+
+def test_requests_asking_the_probe_at_once_share_one_round_trip(pg_url):
+    import asyncio
+
+    from adapters.ledger import Ledger
+    from api.probe import StoreProbe
+
+    led = Ledger(pg_url, positions_kept_seconds=60)
+    tokens = TokenStore(led.engine, PEPPER, cache_seconds=60)
+    probe = StoreProbe.for_store(pg_url, led, tokens)
+    _, token = tokens.issue("probe-many", "inspector")
+
+    async def many():
+        try:
+            got = await asyncio.gather(*[probe.positions() for _ in range(10)])
+            who = await asyncio.gather(*[probe.principal(token) for _ in range(10)])
+            return got, who
+        finally:
+            await probe.close()
+
+    try:
+        got, who = asyncio.run(many())
+        assert len(set(got)) == 1 and got[0] == led.positions()
+        assert {p.name for _, p in who} == {"probe-many"}
+        assert probe.asked == 2, "one question for the positions, one for the token"
+    finally:
+        led.close()

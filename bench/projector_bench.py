@@ -13,6 +13,8 @@ run: the live catch-up's path) and fails if the two digests differ. Beside the d
 (which compares JSON columns as values) it prints a digest of the read model's text as
 the store holds it, byte for byte. `--check-codec` decodes every event of the log with
 the projector's fast codec (ADR 0023) and compares each with the library's mapper.
+`--before FILE` alternates another version of `projections/projector.py` (e.g. one written
+out by `git show REV:src/projections/projector.py`) in the same rounds, with its digests.
 """
 
 from __future__ import annotations
@@ -140,6 +142,21 @@ def alternating(fns: dict[str, object], reps: int) -> dict[str, tuple[float, flo
     return {k: (statistics.median(walls[k]), statistics.median(cpus[k]), out[k]) for k in fns}
 
 
+def load_projector(path: str, ledger: Ledger):
+    """A Projector of another version of projections/projector.py, on the ledger's stores."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("projector_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Projector(ledger.app, ledger.engine, ledger.projector.batch_size)
+
+
+def rebuild_with(projector) -> int:
+    projector.reset()
+    return projector.run()
+
+
 def page_by_page(ledger: Ledger) -> int:
     """A rebuild without the bulk run (the live catch-up's path, page after page)."""
     ledger.projector.reset()
@@ -159,6 +176,7 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--check", action="store_true", help="also rebuild page by page and compare the digests")
     ap.add_argument("--check-codec", action="store_true", help="compare the fast codec with the mapper on every event")
+    ap.add_argument("--before", metavar="FILE", help="another projector.py to alternate with this one")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     path = dataset(args.scale)
@@ -186,8 +204,15 @@ def main() -> None:
         events = ledger.projector.log_position()
         fns = {} if args.skip_baseline else {"raw": lambda led=ledger: read_decode(led, False),
                                              "dec": lambda led=ledger: read_decode(led, True)}
+        before = load_projector(args.before, ledger) if args.before else None
+        if before is not None:
+            fns["before"] = lambda b=before: rebuild_with(b)
         fns["rebuild"] = ledger.rebuild
         res = alternating(fns, args.reps)
+        if before is not None:  # its read model, then this one's again
+            rebuild_with(before)
+            before_digests = digest(ledger.engine)[0], text_digest(ledger.engine)
+            ledger.rebuild()
         rb, rb_cpu, n = res["rebuild"]
         d, counts = digest(ledger.engine)
         print(f"{kind} {args.scale}: {events:,} events", flush=True)
@@ -195,10 +220,18 @@ def main() -> None:
             raw, dec = res["raw"][0], res["dec"][0]
             print(f"  raw rows        {events / raw:>10,.0f} ev/s ({raw:.2f} s)")
             print(f"  read+decode     {events / dec:>10,.0f} ev/s ({dec:.2f} s)")
+        if before is not None:
+            bb, bb_cpu, _ = res["before"]
+            print(f"  before          {n / bb:>10,.0f} ev/s ({bb:.2f} s, CPU {bb_cpu:.2f} s, median of {args.reps})"
+                  + ("" if args.skip_baseline else f"  ratio to read+decode {dec / bb:.2f}"))
         print(f"  rebuild         {n / rb:>10,.0f} ev/s ({rb:.2f} s, CPU {rb_cpu:.2f} s, median of {args.reps})"
-              + ("" if args.skip_baseline else f"  ratio to read+decode {dec / rb:.2f}"))
+              + ("" if args.skip_baseline else f"  ratio to read+decode {dec / rb:.2f}")
+              + ("" if before is None else f"  speed-up {bb / rb:.2f}x"))
         td = text_digest(ledger.engine)
         print(f"  digest {d} {counts}\n  text digest {td}", flush=True)
+        if before is not None:
+            same = "same" if before_digests == (d, td) else f"DIFFERS {before_digests}"
+            print(f"  before's digest and text digest: {same}", flush=True)
         if args.check:
             t = time.perf_counter()
             page_by_page(ledger)

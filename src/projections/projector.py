@@ -16,9 +16,8 @@ A run from an empty read model over many events (a rebuild, `csa verify`) is a b
 run: its secondary indexes are built once at the end, the cyclic GC is paused, and two
 threads share the work, the caller reading, decoding and building pages while a writer
 thread commits them (rows and position in one transaction, pages in log order; see
-`_run_pipeline`). On PostgreSQL, where the server does the writing, the builder builds
-page N+1 (and reads N+2) while page N is written; on SQLite, where both threads would
-take turns on the GIL, it waits while the writer writes.
+`_run_pipeline`): the builder builds page N+1 while page N is written (on PostgreSQL it
+also reads page N+2 meanwhile).
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ BULK_THRESHOLD = 50_000
 BULK_CACHE_KB = 131_072  # SQLite page cache of a bulk run
 BULK_CHECKPOINT = 250_000  # WAL pages (~1 GB) between SQLite checkpoints during a bulk run
 BULK_THREADED = True  # a bulk run writes in a second thread
-BULK_OVERLAP_SQLITE = False  # on SQLite the builder waits while the writer writes (see _run_pipeline)
+BULK_OVERLAP_SQLITE = True  # False: on SQLite the builder waits while the writer writes (see _run_pipeline)
 BULK_PREFETCH = True  # on PostgreSQL a bulk run reads the next page of the log while it builds one
 BULK_VALUES = True  # on SQLite with multi-row VALUES statements
 VALUES_ROWS = 4096  # at most so many rows per INSERT statement of a bulk run on SQLite
@@ -191,12 +190,12 @@ class Projector:
         caller's page-by-page loop goes on from the read model's position) if another
         projector moved the position meanwhile.
 
-        On SQLite the builder waits while the writer writes a page (`BULK_OVERLAP_SQLITE`):
-        there both threads work in this process, and the driver holds the GIL while it binds
-        each statement's parameters and while it fetches the log's rows, so the two threads
-        mostly took turns on the GIL, with the waits of its hand-overs on top: a medium rebuild
-        took ~5% longer than with the two taking turns outright (7 alternated runs, both at
-        rest and under load). On PostgreSQL the server does the writing, on the other core.
+        On SQLite both threads work in this process, and the driver holds the GIL while it
+        binds each statement's parameters and while it fetches the log's rows, so they overlap
+        only while SQLite itself works. With both cores free that still made a medium rebuild
+        9-13% faster than the builder waiting while the writer writes (`BULK_OVERLAP_SQLITE =
+        False`); with other processes on both cores, the hand-overs of the GIL made it 3-4%
+        slower (9 alternated runs each). On PostgreSQL the server does the writing.
         """
         pipe = _Pipeline()
         writer = threading.Thread(target=self._write_pages, args=(pipe,), name="projector-writer", daemon=True)

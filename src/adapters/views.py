@@ -207,8 +207,9 @@ class Views:
         pt = self.point(year, as_at, known_at)
         body = self._memo(("proposal", la_code, year, pt.as_at), known_at,
                           lambda: self._assess(la_code, fw, pt, asked=known_at)[2].to_dict())
-        return {**self._header(la_code, pt, year=year), **body,
-                "inspector_judgement": self.inspector_judgement(la_code, year, pt.known_at)}
+        judgement = self._memo(("judgement", la_code, year), known_at,
+                               lambda: self.inspector_judgement(la_code, year, pt.known_at))
+        return {**self._header(la_code, pt, year=year), **body, "inspector_judgement": judgement}
 
     def exceptions(self, authority: str, year: int, *, as_at: date | None = None,
                    known_at: datetime | None = None) -> dict[str, Any]:

@@ -4,9 +4,9 @@ its event loop, without the thread pool; anything else goes to the thread pool a
 from __future__ import annotations
 
 import pytest
-from api_helpers import evidence_of, open_api
+from api_helpers import evidence_of, open_api, step
 
-import api.routers.views as views_router
+import api.kept as views_router
 from adapters.views import NotKept
 
 
@@ -78,3 +78,27 @@ def test_on_postgresql_the_caller_and_the_positions_are_asked_on_the_event_loop(
         if probe is not None:
             assert probe.asked >= 5, "two tokens and two positions each read, a refused token"
         assert hops == ["_profile"], "only the first answer was worked out in a thread"
+
+
+def test_proposal_exceptions_and_national_table_repeated_need_no_thread(seeded, hops) -> None:
+    api = seeded
+    urls = ["/v1/authorities/886/assessments/2011/proposal?as_at=2011-08-31",
+            "/v1/authorities/886/assessments/2011/exceptions?as_at=2011-08-31",
+            "/v1/national/2011?as_at=2011-08-31"]
+    first = [api.client.get(u, headers=api.as_("inspector")) for u in urls]
+    assert all(r.status_code == 200 for r in first), [r.text for r in first]
+    n = len(hops)
+    assert n >= 3, "worked out in the thread pool the first time"
+    again = [api.client.get(u, headers=api.as_("inspector")) for u in urls]
+    assert [r.json() for r in again] == [r.json() for r in first]
+    assert len(hops) == n, "kept: answered on the event loop"
+
+    # an inspector's judgement recorded after: a new position, the proposal shows it
+    assert first[0].json()["inspector_judgement"] is None
+    body = {k: v for k, v in step("inspector_judgement_applied", "judge-886-kept", "886").items()
+            if k not in ("la_code", "year")}
+    r = api.client.post("/v1/authorities/886/assessments/2011/steps", json=body, headers=api.as_("inspector"))
+    assert r.status_code == 200, r.text
+    after = api.client.get(urls[0], headers=api.as_("inspector")).json()
+    assert after["inspector_judgement"] is not None and after["inspector_judgement"]["recorded_by"] == "inspector"
+    assert len(hops) > n, "a new position: worked out again"

@@ -6,6 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from adapters.ledger import Ledger
+from adapters.tokens import Principal
+from adapters.views import Views
 from api import policy
 from api.body import JSON, parse_json, read_limited, require_media_type
 from api.deps import (
@@ -24,6 +27,7 @@ from api.deps import (
     parse_known_at,
 )
 from api.errors import Problem
+from api.kept import kept_or_in_thread
 from api.routers.history import page_of
 from api.schemas import (
     DiffView,
@@ -43,9 +47,13 @@ READ_PROBLEMS = problems(401, 403, 404, 422, 503)
 STEP_TYPES = frozenset(k.name for k in step_kinds())
 
 
-def readable_assessment(authority: AuthorityPath, year: YearPath, principal: PrincipalDep,
-                        ledger: LedgerDep, views: ViewsDep) -> str:
+async def readable_assessment(authority: AuthorityPath, year: YearPath, principal: PrincipalDep,
+                              ledger: LedgerDep, views: ViewsDep) -> str:
     """The authority's code, once the caller may see this assessment (ADR 0007)."""
+    return await kept_or_in_thread(views, _readable, authority, year, principal, ledger)
+
+
+def _readable(views: Views, authority: str, year: int, principal: Principal, ledger: Ledger) -> str:
     policy.require_role(principal, policy.INSPECTOR, policy.AUDITOR, policy.APPEALS_PANEL, policy.LOCAL_AUTHORITY)
     la = ledger.authorities.resolve(authority).la_code
     policy.read_assessment(principal, views.assessment_state(la, year))
@@ -57,17 +65,27 @@ Assessment = Annotated[str, Depends(readable_assessment)]
 
 @router.get("/proposal", response_model=ProposalView, responses=READ_PROBLEMS,
             summary="The proposed grade (Annex E) with its trace and considerations")
-def proposal(la: Assessment, year: YearPath, views: ViewsDep, as_at: AsAt = None, known_at: KnownAt = None) -> Any:
+async def proposal(la: Assessment, year: YearPath, views: ViewsDep, as_at: AsAt = None,
+                   known_at: KnownAt = None) -> Any:
     """The proposal as at `as_at`, as known at `known_at`, with the inspector's judgement if recorded.
     Embargoed until publication: inspector, auditor, appeals panel (under appeal), the authority
     itself once the draft letter is sent."""
+    return await kept_or_in_thread(views, _proposal, la, year, as_at, known_at)
+
+
+def _proposal(views: Views, la: str, year: int, as_at: Any, known_at: Any) -> Any:
     return views.proposal(la, year, as_at=as_at, known_at=known_at)
 
 
 @router.get("/exceptions", response_model=ExceptionsView, responses=READ_PROBLEMS,
             summary="The exceptions list: what the cut-off admitted or excluded (¶28-29)")
-def exceptions(la: Assessment, year: YearPath, views: ViewsDep, as_at: AsAt = None, known_at: KnownAt = None) -> Any:
+async def exceptions(la: Assessment, year: YearPath, views: ViewsDep, as_at: AsAt = None,
+                     known_at: KnownAt = None) -> Any:
     """Every item admitted under an exception and every item excluded by the cut-off. Embargoed as the proposal."""
+    return await kept_or_in_thread(views, _exceptions, la, year, as_at, known_at)
+
+
+def _exceptions(views: Views, la: str, year: int, as_at: Any, known_at: Any) -> Any:
     return views.exceptions(la, year, as_at=as_at, known_at=known_at)
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from starlette.concurrency import run_in_threadpool
 
 from adapters.ledger import Ledger
 from adapters.tokens import Principal
-from adapters.views import NotKept, Views
+from adapters.views import Views
 from api import policy
 from api.deps import (
     AsAt,
@@ -21,6 +20,7 @@ from api.deps import (
     YearPath,
     YearQuery,
 )
+from api.kept import kept_or_in_thread
 from api.schemas import NationalView, ProfileView, problems
 from domain.framework import LATEST_YEAR
 
@@ -39,11 +39,7 @@ async def profile(authority: AuthorityPath, principal: PrincipalDep, ledger: Led
     profiles are public: /v1/published/authorities/{authority}/profile."""
     # A question this worker has answered at this read-model position is answered on the event
     # loop; anything else (rules to run, the store to read) in the thread pool.
-    args = (authority, principal, ledger, year, layer, as_at, known_at)
-    try:
-        return _profile(views.kept_only(), *args)
-    except NotKept:
-        return await run_in_threadpool(_profile, views, *args)
+    return await kept_or_in_thread(views, _profile, authority, principal, ledger, year, layer, as_at, known_at)
 
 
 def _profile(views: Views, authority: str, principal: Principal, ledger: Ledger, year: int, layer: int,
@@ -59,9 +55,13 @@ def _profile(views: Views, authority: str, principal: Principal, ledger: Ledger,
 
 @router.get("/national/{year}", response_model=NationalView, responses=problems(401, 403, 404, 422, 503),
             summary="Every authority's proposal and the national counts")
-def national(year: YearPath, principal: PrincipalDep, views: ViewsDep, as_at: AsAt = None,
-             known_at: KnownAt = None) -> Any:
+async def national(year: YearPath, principal: PrincipalDep, views: ViewsDep, as_at: AsAt = None,
+                   known_at: KnownAt = None) -> Any:
     """All 152 proposals as at `as_at`, as known at `known_at` (cf. Table 9). Embargoed: inspector and
     auditor only."""
     policy.read_national(principal)
+    return await kept_or_in_thread(views, _national, year, as_at, known_at)
+
+
+def _national(views: Views, year: int, as_at: Any, known_at: Any) -> Any:
     return views.national(year, as_at=as_at, known_at=known_at)

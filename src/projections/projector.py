@@ -638,6 +638,11 @@ _NUMBER_CLASSES = _number_classes()
 _LONG_NUMBER = b":" + b"0" * 19  # an integer of 19 digits or more (>= 2**63 may be past orjson's 64 bits)
 
 
+def has_long_integer(blob: bytes) -> bool:
+    """Whether JSON text may hold an integer past orjson's 64 bits (which it reads as a float)."""
+    return _LONG_NUMBER in blob.translate(_NUMBER_CLASSES)
+
+
 def _decode_page(raws: Sequence[Any]) -> list[dict[str, Any]] | None:
     """The decoded states of these stored events, as `_decode` gives them, with the fast codec;
     None if it is not available or may not give exactly the standard decoder's values (the
@@ -656,7 +661,7 @@ def _decode_page(raws: Sequence[Any]) -> list[dict[str, Any]] | None:
     n = len(raws)
     if blob.count(b'"_type_"') != n or blob.count(_DATETIME_WRAPPER) != n:
         return None
-    if _LONG_NUMBER in blob.translate(_NUMBER_CLASSES):
+    if has_long_integer(blob):
         return None
     try:
         evs = orjson.loads(blob)

@@ -38,7 +38,7 @@ from domain.rules.facts import (
     UnannouncedInspectionFact,
 )
 from domain.vocabulary import AssessmentGrade, Grade
-from projections.projector import _LONG_NUMBER, _NUMBER_CLASSES, as_date, naive_utc
+from projections.projector import as_date, has_long_integer, naive_utc
 from projections.tables import event_log, evidence
 
 LA_KINDS = ("unannounced_inspection", "full_inspection", "joint_area_review", "serious_case_review_evaluation",
@@ -106,7 +106,7 @@ def _decoded(values: list[Any]) -> list[Any]:
         return values
     if orjson is not None and len(texts) == len(values):
         joined = ("[" + ",".join(texts) + "]").encode()
-        if _LONG_NUMBER not in joined.translate(_NUMBER_CLASSES):  # orjson: an integer past 64 bits is a float
+        if not has_long_integer(joined):
             try:
                 return orjson.loads(joined)
             except orjson.JSONDecodeError:

@@ -53,7 +53,7 @@ drop_store = stores.drop_store
 # --- child tasks ------------------------------------------------------------------
 
 
-def task_import(url: str, path: str, project: bool, profile: str | None = None) -> dict[str, Any]:
+def task_import(url: str, path: str, project: bool, profile: str | None = None, beside: bool = True) -> dict[str, Any]:
     from adapters.importers import import_file
     from adapters.ledger import Ledger
 
@@ -65,7 +65,7 @@ def task_import(url: str, path: str, project: bool, profile: str | None = None) 
         profiler = Profiler(interval=0.005)
         profiler.start()
     t, cpu = time.perf_counter(), time.process_time()
-    report = import_file(ledger, Path(path), fmt="jsonl", actor="bench", project=project)
+    report = import_file(ledger, Path(path), fmt="jsonl", actor="bench", project=project, beside=beside)
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if profiler:
@@ -143,6 +143,9 @@ def main() -> None:
     ap.add_argument("--baseline-repeat", type=int, default=3)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--profile", action="store_true", help="pyinstrument the (first) import; text to var/importbench/")
+    ap.add_argument("--beside", choices=("on", "off", "both"), default="on",
+                    help="with --project: the read model built beside the staging (ADR 0027), after the write, or "
+                         "both alternately in each repeat (medians of each and their ratio)")
     a = ap.parse_args()
     if a.task:
         fn = {"import": task_import, "baseline": task_baseline}[a.task[0]]
@@ -152,21 +155,30 @@ def main() -> None:
     path = dataset(a.scale)
     mode = "end to end (with projection)" if a.project else "write path (project=False)"
     print(f"dataset {path} ; {mode}", flush=True)
+    modes = {"on": [True], "off": [False], "both": [True, False]}[a.beside if a.project else "off"]
     for kind in a.stores.split(","):
         runs, keep = [], None
-        for i in range(a.repeat):
+        by_mode: dict[bool, list[float]] = {m: [] for m in modes}
+        for i, beside in ((i, m) for i in range(a.repeat) for m in (modes if i % 2 == 0 else modes[::-1])):  # alternated: drift evens out
             url = new_store(kind, f"import-{a.scale}")
             prof = str(WORKDIR / f"profile-{a.scale}-{kind}.txt") if a.profile and i == 0 else None
-            r = child("import", url=url, path=str(path), project=a.project, profile=prof)
-            runs.append(r)
-            print(f"  {kind} import run {i + 1}: {r['events']:,} ev in {r['seconds']:.1f} s = "
+            r = child("import", url=url, path=str(path), project=a.project, profile=prof, beside=beside)
+            if beside == modes[0]:
+                runs.append(r)
+            by_mode[beside].append(r["seconds"])
+            label = "" if len(modes) == 1 else (" (beside)" if beside else " (after)")
+            print(f"  {kind} import run {i + 1}{label}: {r['events']:,} ev in {r['seconds']:.1f} s = "
                   f"{r['events'] / r['seconds']:,.0f} ev/s ({r['lines'] / r['seconds']:,.0f} lines/s), "
                   f"peak RSS {r['rss_peak_kb'] / 1024:,.0f} MB; CPU {r['cpu_seconds']:.1f} s "
-                  f"(+ {r['children_cpu_seconds']:.1f} s in the parsing process)", flush=True)
+                  f"(+ {r['children_cpu_seconds']:.1f} s in the parsing and projecting processes)", flush=True)
             if keep is None:
                 keep = url
             else:
                 drop_store(url)
+        if len(modes) == 2:
+            on, off = statistics.median(by_mode[True]), statistics.median(by_mode[False])
+            print(f"{kind}: read model built beside the staging {on:.1f} s, after the write {off:.1f} s "
+                  f"(medians of {len(by_mode[True])}): {off / on:.2f}x", flush=True)
         secs = statistics.median(r["seconds"] for r in runs)
         ev = runs[0]["events"]
         cpu = statistics.median(r["cpu_seconds"] for r in runs)

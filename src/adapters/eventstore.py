@@ -303,7 +303,8 @@ class Scratch:
     def __init__(self, directory: str | None = None):
         fd, self.path = tempfile.mkstemp(prefix="csa-import-", suffix=".sqlite", dir=directory)
         os.close(fd)
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        # A long busy timeout: a second process may be reading it (adapters.import_beside).
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-131072", "temp_store=MEMORY"):
             self.conn.execute(f"PRAGMA {pragma}")
         self.conn.execute("CREATE TABLE events (originator_id TEXT, originator_version INTEGER, topic TEXT, "

@@ -36,6 +36,7 @@ from typing import Any
 
 from adapters import mi_csv
 from adapters.eventstore import EventEncoder, Scratch, StagingSource
+from adapters.import_beside import BesideProjection
 from adapters.ledger import EXPORT_HEADER, WRITE_ATTEMPTS, Ledger, parse_raws
 from domain.errors import ConflictingPosting, DomainError, FieldError, InvalidEvidence
 from domain.handlers import Batch, aggregates_read
@@ -207,7 +208,7 @@ def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
 def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, skip_invalid: bool = False,
                 rejects_path: str | Path | None = None, actor: str = "import",
                 progress: Progress | None = None, project: bool = True,
-                chunk_postings: int | None = None) -> ImportReport:
+                chunk_postings: int | None = None, beside: bool = True) -> ImportReport:
     """Import one file (see the module's doc). Returns the report; raises `InvalidImport`
     (nothing written) when the file has invalid rows and `skip_invalid` is off,
     `ConflictingPosting` when a client id was recorded before with other content,
@@ -215,7 +216,11 @@ def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, ski
 
     Two passes (ADR 0020): the whole file is parsed and staged chunk by chunk against
     the ledger plus what it staged so far, its events kept in a scratch file; only a
-    file found valid is then written, one transaction per chunk of postings."""
+    file found valid is then written, one transaction per chunk of postings.
+
+    `beside`: a first load into an empty SQLite store builds the read model in a second
+    process while it stages, and adopts it once the log is written (ADR 0027); with it off,
+    or where that does not apply, the read model is projected after the write."""
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
@@ -227,7 +232,7 @@ def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, ski
 
     with _gc_paused():
         return _import_postings(ledger, path, fmt, report, skip_invalid, rejects_path, actor, progress, project,
-                                chunk_postings or CHUNK_POSTINGS)
+                                chunk_postings or CHUNK_POSTINGS, beside and project)
 
 
 @contextlib.contextmanager
@@ -249,12 +254,12 @@ def _gc_paused() -> Iterator[None]:
 
 def _import_postings(ledger: Ledger, path: Path, fmt: str, report: ImportReport, skip_invalid: bool,
                      rejects_path: str | Path | None, actor: str, progress: Progress | None, project: bool,
-                     size: int) -> ImportReport:
+                     size: int, beside: bool) -> ImportReport:
     excluded: set[int | None] = set()  # lines refused whole (skip_invalid)
     written = 0  # postings recorded by earlier attempts (their chunks were committed)
     for _attempt in range(WRITE_ATTEMPTS):
         lines = _Lines(path)
-        staged = _stage_file(ledger, fmt, lines, actor, size, excluded, report, progress)
+        staged = _stage_file(ledger, fmt, lines, actor, size, excluded, report, progress, beside)
         try:
             refused_whole: list[FieldError] = []
             rounds = 0
@@ -267,7 +272,7 @@ def _import_postings(ledger: Ledger, path: Path, fmt: str, report: ImportReport,
                 refused_whole += [e for e in staged.errors if e.line in staged.partial_lines]
                 excluded |= staged.partial_lines
                 staged.close()
-                staged = _stage_file(ledger, fmt, _Lines(path), actor, size, excluded, report, progress)
+                staged = _stage_file(ledger, fmt, _Lines(path), actor, size, excluded, report, progress, beside)
             errors = refused_whole + staged.errors
             if (errors or staged.conflicts) and _attempt < WRITE_ATTEMPTS - 1 \
                     and ledger.app.log_head() != staged.head:
@@ -325,18 +330,28 @@ class _Staged:
     postings: int = 0
     recorded: int = 0
     already_recorded: int = 0
+    beside: BesideProjection | None = None  # the read model built meanwhile (ADR 0027)
 
     def close(self) -> None:
+        if self.beside is not None:
+            self.beside.close()
         self.scratch.close()
 
 
 def _stage_file(ledger: Ledger, fmt: str, lines: _Lines, actor: str, size: int, excluded: set[int | None],
-                report: ImportReport, progress: Progress | None) -> _Staged:
-    """Pass 1: parse and stage the whole file, writing nothing to the ledger."""
+                report: ImportReport, progress: Progress | None, beside: bool = False) -> _Staged:
+    """Pass 1: parse and stage the whole file, writing nothing to the ledger (but, with
+    `beside`, to a read model of the staged events in a second process)."""
     report.rows = 0
     head = ledger.app.log_head()
     scratch = Scratch()
     staged = _Staged(scratch, StagingSource(ledger.app, scratch, head), head, EventEncoder(ledger.app.mapper))
+    if beside:
+        try:
+            staged.beside = BesideProjection.start(ledger, scratch, lines.path)
+        except BaseException:
+            staged.close()
+            raise
     parse_errors: list[FieldError] = []
     skipped: Counter[str] = Counter()
     pending: list[Posting] = []
@@ -358,6 +373,8 @@ def _stage_file(ledger: Ledger, fmt: str, lines: _Lines, actor: str, size: int, 
                                    len(parse_errors) + len(staged.errors)))
         if pending:
             _stage_chunk(ledger, staged, pending)
+        if staged.beside is not None:
+            staged.beside.end()
     except BaseException:
         staged.close()
         raise
@@ -517,6 +534,8 @@ def _stage_chunk(ledger: Ledger, staged: _Staged, postings: list[Posting]) -> No
     if batch.events:
         last = staged.scratch.append_rows(staged.encoder.rows(batch.events))
         staged.chunks.append(_Chunk(last, recorded))
+        if staged.beside is not None:
+            staged.beside.staged(last)
     source.carry(batch.staged)
 
 
@@ -535,10 +554,13 @@ def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
         head += chunk.last - first + 1
         first = chunk.last + 1
     if project:
-        # Once, after the last chunk: from an empty read model the projector then takes its
-        # bulk path over the whole import (secondary indexes built once, at the end) rather
-        # than maintaining them chunk by chunk. The read model may lag the log at any time
-        # (ADR 0002); reads that need the import wait for its position.
+        # Once, after the last chunk: the read model built beside the staging is adopted if
+        # the store is still as it was (ADR 0027); then, or else, the projector catches up,
+        # from an empty read model with its bulk path over the whole import (secondary indexes
+        # built once, at the end) rather than maintaining them chunk by chunk. The read model
+        # may lag the log at any time (ADR 0002); reads that need the import wait for its position.
+        if staged.beside is not None and staged.beside.adopt():
+            ledger.positions_moved()
         ledger.catch_up()
         gc.collect(1)  # the automatic collector is off (_gc_paused)
     return len(staged.chunks)

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     import_chunk: int = 2000
     # Events the projector applies per transaction.
     projector_batch: int = 10000
+    # A first load of a large file into an empty SQLite store builds the read model in a
+    # second process while the file is staged, and adopts it once the log is written
+    # (ADR 0027); it needs free space in the temporary directory about the read model's size.
+    # false: the read model is projected after the write, as on any other import.
+    import_project_beside: bool = True
     # Key of the HMAC under which API tokens are stored. The default is refused
     # outside development: set CSA_TOKEN_PEPPER to a long random secret.
     token_pepper: str = DEV_PEPPER

@@ -126,25 +126,10 @@ class Projector:
         finally:
             if from_empty:  # a bulk run, or `reset`, dropped the secondary indexes
                 bulk, self._bulk = self._bulk, False
-                sqlite = self.engine.dialect.name == "sqlite"
-                # A bulk run on SQLite leaves the store as a live catch-up would, the WAL
-                # checkpointed: the rows' pages are copied while the indexes are built (the
-                # checkpoint does not block the writer), then what the indexes added.
-                early = _Background(self._checkpoint) if bulk and sqlite else None
-                try:
-                    create_indexes(self.engine, parallel=bulk)
-                finally:
-                    if early is not None:
-                        early.join()
-                if bulk and sqlite:
-                    with self.engine.connect() as conn:
-                        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
-                        conn.exec_driver_sql("PRAGMA cache_size=-2000")
-                    self._checkpoint()
-
-    def _checkpoint(self) -> None:
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                if bulk:
+                    finish_bulk(self.engine)
+                else:
+                    create_indexes(self.engine)
 
     def run_batch(self, until: int | None = None) -> int:
         with self.engine.begin() as conn:
@@ -357,6 +342,30 @@ class Projector:
                 for t in READ_MODEL_TABLES:
                     conn.execute(t.delete())
             conn.execute(projector_position.delete())
+
+
+def finish_bulk(engine: Engine) -> None:
+    """After a bulk run (or rows adopted from one, `projections.beside`): the secondary
+    indexes built once. On SQLite the store is then left as a live catch-up would leave it,
+    the WAL checkpointed: the rows' pages are copied while the indexes are built (the
+    checkpoint does not block the writer), then what the indexes added."""
+    sqlite = engine.dialect.name == "sqlite"
+    early = _Background(lambda: _checkpoint(engine)) if sqlite else None
+    try:
+        create_indexes(engine, parallel=True)
+    finally:
+        if early is not None:
+            early.join()
+    if sqlite:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
+            conn.exec_driver_sql("PRAGMA cache_size=-2000")
+        _checkpoint(engine)
+
+
+def _checkpoint(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def create_read_model(engine: Engine) -> None:

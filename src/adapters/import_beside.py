@@ -1,0 +1,130 @@
+"""The read model of a bulk import built beside its staging, in a second process (ADR 0027).
+
+`BesideProjection.start(ledger, scratch, path)` forks a process that runs
+`projections.beside.project_scratch` over the import's scratch while this process stages
+the file; the importer tells it each time a chunk is staged (`staged`) and when the
+staging is over (`end`). Once the import has written the log, `adopt` waits for the
+process and copies its rows into the store's read model (`projections.beside.adopt`), or
+says why it did not; the importer's catch-up then projects whatever is left, as it always
+did (everything, when nothing was adopted).
+
+Only where it can pay and cannot be wrong: an SQLite store whose log and read model are
+both empty when the staging starts (a first load: the scratch's positions are then the
+log's), a file of at least `MIN_BYTES`, and a platform with fork. The process runs at a
+lower priority (`NICE`): it fills the core the parsing process leaves idle and must not
+slow the staging, which bounds the import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from adapters.eventstore import Scratch
+from adapters.ledger import Ledger
+from projections.beside import NotAdopted, ScratchReader, adopt, project_scratch
+
+log = logging.getLogger("csa.import")
+
+MIN_BYTES = 4 << 20  # files at least this large (the size from which parsing has its own process too)
+NICE = 10  # the projecting process's niceness above the importer's
+JOIN_SECONDS = 600.0  # longest wait for the projecting process once the log is written
+
+
+class BesideProjection:
+    def __init__(self, ledger: Ledger, scratch: Scratch, process: Any, sender: Any, out: str):
+        self.ledger = ledger
+        self.scratch = scratch
+        self.process = process
+        self.sender = sender
+        self.out = out
+        self.ended = False
+
+    @classmethod
+    def start(cls, ledger: Ledger, scratch: Scratch, path: Path) -> BesideProjection | None:
+        """Start projecting beside the staging, where it applies (see the module); else None."""
+        if not possible(ledger, path):
+            return None
+        ctx = multiprocessing.get_context("fork")
+        receiver, sender = ctx.Pipe(duplex=False)
+        out = scratch.path + ".rm"
+        process = ctx.Process(target=_child, args=(receiver, ledger.app.mapper, scratch.path, out),
+                              name="csa-import-projection", daemon=True)
+        process.start()
+        receiver.close()
+        return cls(ledger, scratch, process, sender, out)
+
+    def staged(self, last: int) -> None:
+        """The scratch holds (committed) events up to position `last`."""
+        with contextlib.suppress(OSError):  # the process died: adopt() says so
+            self.sender.send(last)
+
+    def end(self) -> None:
+        """Nothing more will be staged: the process finishes the scratch it has."""
+        if not self.ended:
+            self.ended = True
+            with contextlib.suppress(OSError):
+                self.sender.send(None)
+
+    def adopt(self) -> bool:
+        """Wait for the process, then copy its read model into the store's if the store is
+        still empty of one and its log is exactly the staged events. Whether it did."""
+        self.end()
+        t = time.perf_counter()
+        self.process.join(JOIN_SECONDS)
+        waited = time.perf_counter() - t
+        if self.process.exitcode != 0:
+            log.warning("the import's projection process ended with exit code %s; projecting after the import",
+                        self.process.exitcode)
+            return False
+        try:
+            adopt(self.ledger.engine, self.ledger.app.env.get("SQLITE_DBNAME"),
+                  self.ledger.app.recorder.events_table_name, self.out, self.scratch.count)
+        except NotAdopted as e:
+            log.info("the read model projected beside the import was not adopted (%s); projecting the log", e)
+            return False
+        log.info("read model projected beside the import adopted: waited %.1f s for it, copied and indexed in %.1f s",
+                 waited, time.perf_counter() - t - waited)
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sender.close()
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.out + suffix)
+
+
+def possible(ledger: Ledger, path: Path) -> bool:
+    if not (sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()):
+        return False
+    if ledger.engine.dialect.name != "sqlite" or not ledger.app.env.get("SQLITE_DBNAME"):
+        return False
+    if path.stat().st_size < MIN_BYTES:
+        return False
+    return ledger.app.log_head() == 0 and ledger.projector.position() == 0
+
+
+def _child(receiver: Any, mapper: Any, scratch_path: str, out: str) -> None:
+    """The projecting process: the scratch's events, as they are staged, into `out`."""
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+
+    def staged() -> tuple[int, bool]:
+        message = receiver.recv()  # EOFError if the importer is gone: this process ends with it
+        return (reader.last, True) if message is None else (message, False)
+
+    reader = ScratchReader(scratch_path, staged)
+    try:
+        project_scratch(mapper, reader, out)
+    finally:
+        reader.close()

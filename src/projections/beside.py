@@ -1,0 +1,145 @@
+"""Projecting a bulk import beside its staging (ADR 0027, issue 5 target 1).
+
+A file import stages every event in a scratch SQLite table (`adapters.eventstore.Scratch`,
+its rowids in staging order) before it writes any to the log (ADR 0020); when the store is
+empty, those rowids are exactly the log positions the events will take. So the read model
+can be built while the import is still staging, on the machine's other core:
+
+- `project_scratch` (in a child process) runs the projector's own bulk pipeline over the
+  scratch's events, as the importer reports them staged, into a private SQLite file of its
+  own (no journal, no WAL: it is thrown away if anything goes wrong);
+- `adopt` (in the importing process, once the import has written the log) copies those rows
+  into the store's read model in one transaction, with the projector's position, only if the
+  store is still what the child assumed: the read model empty and the log holding exactly the
+  staged events, at the positions the child gave them. Then the secondary indexes are built
+  once, as after any bulk run.
+
+Nothing here decides what a row is: the rows are built by the same `Projector` code as a
+rebuild from the log, so the read model is the same whichever way it was built (the tests
+compare `digest` and every row).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from projections.projector import (
+    _SKIPPED,
+    NAME,
+    LogRow,
+    Projector,
+    _quoted,
+    drop_indexes,
+    finish_bulk,
+)
+from projections.tables import BULK_INDEXES, READ_MODEL_TABLES, metadata, projector_position
+
+
+class ScratchReader:
+    """Pages of a scratch table of staged events as the projector reads the log: (position,
+    originator id, version, topic, state), position = the rowid. `staged()` blocks until the
+    importer says how far it has staged: it returns that position, and whether the staging
+    is over (nothing more will come)."""
+
+    mode = "sqlite"
+
+    def __init__(self, path: str, staged: Callable[[], tuple[int, bool]]):
+        # Read only; the importing process writes the scratch meanwhile (SQLite's file locks
+        # keep each read consistent, and the importer says a chunk is staged once committed).
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+        self.staged = staged
+        self.last = 0  # staged up to here, as far as known
+        self.ended = False
+        state = f"CASE WHEN topic IN ({', '.join(_quoted(t) for t in _SKIPPED)}) THEN NULL ELSE state END"
+        self.sql = (f"SELECT rowid, originator_id, originator_version, topic, {state} FROM events "
+                    "WHERE rowid BETWEEN ? AND ? ORDER BY rowid")
+
+    def read(self, start: int, limit: int) -> Sequence[LogRow]:
+        while self.last < start and not self.ended:
+            last, self.ended = self.staged()
+            self.last = max(self.last, last)
+        if self.last < start:
+            return []
+        return self.conn.execute(self.sql, (start, min(self.last, start + limit - 1))).fetchall()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def private_engine(path: str | Path) -> Engine:
+    """A read-model file for one process: no journal and no syncing (it is rebuilt, not
+    recovered, after a crash), with the read model's tables and none of its secondary indexes."""
+    engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+        cur = dbapi_conn.cursor()
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        drop_indexes(conn)
+    return engine
+
+
+def project_scratch(mapper: Any, reader: ScratchReader, out: str | Path, batch_size: int = 10000) -> int:
+    """Build the read model of the scratch's events into the file `out` with the projector's
+    bulk pipeline (a builder and a writer thread). Returns the position it reached."""
+    engine = private_engine(out)
+    try:
+        projector = Projector(SimpleNamespace(mapper=mapper, recorder=None), engine, batch_size)
+        projector._reader = reader  # noqa: SLF001
+        projector._bulk = True  # noqa: SLF001
+        projector._run_bulk(None, None)  # noqa: SLF001
+        return projector.position()
+    finally:
+        engine.dispose()
+
+
+class NotAdopted(Exception):
+    """The store is no longer what the rows projected beside the staging were built for."""
+
+
+def adopt(engine: Engine, events_path: str, events_table: str, path: str | Path, position: int) -> None:
+    """Copy the read model projected into `path` (up to log position `position`) into the
+    store's, in one transaction, then build the secondary indexes. Raises `NotAdopted`, having
+    written nothing, unless the store's read model is empty and its log ends at `position`
+    (every event in it is one the rows were built from, at the same position)."""
+    tables = [t.name for t in READ_MODEL_TABLES]
+    conn = sqlite3.connect(events_path, isolation_level=None, timeout=30)
+    try:
+        conn.execute("PRAGMA cache_size=-262144")
+        conn.execute("ATTACH DATABASE ? AS beside", (str(path),))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (head,) = conn.execute(f"SELECT MAX(rowid) FROM main.{events_table}").fetchone()
+            row = conn.execute(f"SELECT position FROM main.{projector_position.name} WHERE name = ?",
+                               (NAME,)).fetchone()
+            (built,) = conn.execute(f"SELECT position FROM beside.{projector_position.name} WHERE name = ?",
+                                    (NAME,)).fetchone() or (None,)
+            if (head or 0) != position or built != position or (row is not None and row[0] != 0) \
+                    or any(conn.execute(f"SELECT 1 FROM main.{t} LIMIT 1").fetchone() for t in tables):
+                raise NotAdopted(f"log head {head}, read model at {row and row[0]}, rows built to {built}, "
+                                 f"expected {position}")
+            for ix in BULK_INDEXES:  # built once, after the copy
+                conn.execute(f"DROP INDEX IF EXISTS main.{ix.name}")
+            for t in tables:
+                cols = ", ".join(c.name for c in metadata.tables[t].columns)
+                conn.execute(f"INSERT INTO main.{t} ({cols}) SELECT {cols} FROM beside.{t}")
+            conn.execute(f"INSERT INTO main.{projector_position.name} (name, position) VALUES (?, ?) "
+                         "ON CONFLICT (name) DO UPDATE SET position = excluded.position", (NAME, position))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    finish_bulk(engine)

@@ -1,0 +1,191 @@
+"""The read model of a first load built beside its staging, in a second process, and
+adopted once the log is written (ADR 0027): the same read model, row for row, as projecting
+the log after the import; and, whenever the store is not what the second process assumed
+(another writer, a read model already there, a failed process), nothing adopted and the
+log projected as before.
+
+`MIN_BYTES` is set to 0 so that a few dozen lines take the path a national file takes;
+small `chunk_postings` make the staging hand the process many chunks.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import adapters.import_beside as import_beside
+from adapters.importers import InvalidImport, import_file
+from adapters.ledger import Ledger
+from projections.beside import NotAdopted, adopt
+from projections.projector import digest
+from projections.tables import BULK_INDEXES, evidence
+from tests.integration.test_bulk_import import EARLIER, _jsonl, _meddle, events_of, postings
+
+
+@pytest.fixture
+def beside_always(monkeypatch):
+    monkeypatch.setattr(import_beside, "MIN_BYTES", 0)
+    adopted: list[bool] = []
+    real = import_beside.BesideProjection.adopt
+
+    def spy(self):
+        adopted.append(real(self))
+        return adopted[-1]
+
+    monkeypatch.setattr(import_beside.BesideProjection, "adopt", spy)
+    return adopted
+
+
+def _sqlite(tmp_path: Path, name: str, clock) -> Ledger:
+    return Ledger(f"sqlite:///{tmp_path}/{name}.sqlite", clock=clock)
+
+
+def _indexes(ledger: Ledger) -> set[str]:
+    with ledger.engine.connect() as conn:
+        return {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='index'")}
+
+
+def _leftovers() -> list[str]:
+    return glob.glob(os.path.join(tempfile.gettempdir(), "csa-import-*.rm*"))
+
+
+def test_the_read_model_built_beside_is_the_one_projecting_the_log_builds(tmp_path, clock, beside_always):
+    path = _jsonl(tmp_path / "in.jsonl", postings())
+    before = set(_leftovers())
+    after, beside = _sqlite(tmp_path, "after", clock), _sqlite(tmp_path, "beside", clock)
+    try:
+        import_file(after, path, chunk_postings=5, beside=False)
+        assert beside_always == []  # not started: nothing to adopt
+        report = import_file(beside, path, chunk_postings=5)
+        assert beside_always == [True]
+        assert report.recorded == len(postings())
+        assert beside.projector.position() == beside.app.log_head() == events_of()
+        assert digest(beside.engine) == digest(after.engine)
+        with beside.engine.connect() as b, after.engine.connect() as a:
+            order = (evidence.c.item_id, evidence.c.version)
+            assert list(b.execute(select(evidence).order_by(*order))) == list(a.execute(select(evidence).order_by(*order)))
+        assert {ix.name for ix in BULK_INDEXES} <= _indexes(beside)  # built once, after the copy
+        assert set(_leftovers()) == before  # its file is gone
+        # The store goes on as any other: the next posting is projected on top.
+        beside.record([{"type": "provider_closed", "client_id": "c-9", "urn": "U9", "occurred_on": "2011-09-01"}],
+                      default_actor="t")
+        assert beside.projector.position() == beside.app.log_head() == events_of() + 2
+    finally:
+        after.close()
+        beside.close()
+
+
+def test_not_started_on_a_store_that_holds_events(tmp_path, clock, beside_always):
+    ledger = _sqlite(tmp_path, "s", clock)
+    try:
+        ledger.record(EARLIER, default_actor="t")
+        import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert beside_always == []
+        assert ledger.projector.position() == ledger.app.log_head() == 2 + events_of()
+    finally:
+        ledger.close()
+
+
+def test_not_started_for_a_small_file(tmp_path, clock, monkeypatch):
+    ledger = _sqlite(tmp_path, "s", clock)
+    started = []
+    monkeypatch.setattr(import_beside.BesideProjection, "__init__",
+                        lambda self, *a: started.append(a) or pytest.fail("started"))
+    try:
+        import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert started == []
+        assert ledger.projector.position() == events_of()
+    finally:
+        ledger.close()
+
+
+def test_not_used_on_postgresql(pg_url, clock, tmp_path, beside_always):
+    ledger = Ledger(pg_url, clock=clock)
+    try:
+        assert not import_beside.possible(ledger, _jsonl(tmp_path / "in.jsonl", postings()))
+        import_file(ledger, tmp_path / "in.jsonl", chunk_postings=5)
+        assert beside_always == []
+        assert ledger.projector.position() == events_of()
+    finally:
+        ledger.close()
+
+
+def test_another_writer_before_the_write_means_nothing_is_adopted_and_the_log_is_projected(
+        tmp_path, clock, monkeypatch, beside_always):
+    url = f"sqlite:///{tmp_path}/s.sqlite"
+    ledger = Ledger(url, clock=clock)
+    reference = _sqlite(tmp_path, "reference", clock)
+    try:
+        _meddle(monkeypatch, url, clock, EARLIER)  # its events come first: the positions move by 2
+        report = import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert report.recorded == len(postings())
+        assert beside_always == [False]
+        assert ledger.projector.position() == ledger.app.log_head() == 2 + events_of()
+        monkeypatch.undo()
+        reference.record(EARLIER, default_actor="other", project=False)
+        import_file(reference, tmp_path / "in.jsonl", chunk_postings=5, beside=False)
+        assert digest(ledger.engine) == digest(reference.engine)
+    finally:
+        ledger.close()
+        reference.close()
+
+
+def test_a_failed_projecting_process_leaves_the_projection_to_after_the_write(tmp_path, clock, monkeypatch,
+                                                                             beside_always):
+    def broken(*_args, **_kw):
+        raise RuntimeError("out of disk")
+
+    monkeypatch.setattr(import_beside, "project_scratch", broken)  # in the forked process
+    ledger, reference = _sqlite(tmp_path, "s", clock), _sqlite(tmp_path, "reference", clock)
+    try:
+        import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert beside_always == [False]
+        import_file(reference, tmp_path / "in.jsonl", chunk_postings=5, beside=False)
+        assert ledger.projector.position() == events_of()
+        assert digest(ledger.engine) == digest(reference.engine)
+    finally:
+        ledger.close()
+        reference.close()
+
+
+def test_an_invalid_file_writes_nothing_and_leaves_no_process_or_file(tmp_path, clock, beside_always):
+    ledger = _sqlite(tmp_path, "s", clock)
+    before = set(_leftovers())
+    bad = {"type": "provider_inspection", "client_id": "i-x", "urn": "NOPE", "occurred_on": "2011-03-01",
+           "overall_effectiveness": "good"}
+    try:
+        with pytest.raises(InvalidImport):
+            import_file(ledger, _jsonl(tmp_path / "in.jsonl", [*postings(), bad]), chunk_postings=5)
+        assert ledger.app.log_head() == 0 and ledger.projector.position() == 0
+        assert beside_always == []
+        assert set(_leftovers()) == before
+        import multiprocessing
+        assert not [p for p in multiprocessing.active_children() if p.name == "csa-import-projection"]
+    finally:
+        ledger.close()
+
+
+def test_adopt_refuses_a_store_whose_read_model_is_not_empty_and_writes_nothing(tmp_path, clock):
+    """The check inside adopt's transaction: rows built for positions 1..n are copied only
+    into an empty read model over a log that ends at n."""
+    built = _sqlite(tmp_path, "built", clock)
+    target = _sqlite(tmp_path, "target", clock)
+    try:
+        built.record(postings(), default_actor="t")
+        target.record(postings(), default_actor="t")  # projected already
+        n = target.app.log_head()
+        before = digest(target.engine)
+        db = str(tmp_path / "built.sqlite")
+        with pytest.raises(NotAdopted):
+            adopt(target.engine, str(tmp_path / "target.sqlite"), target.app.recorder.events_table_name, db, n)
+        with pytest.raises(NotAdopted):  # the log ends elsewhere
+            adopt(target.engine, str(tmp_path / "target.sqlite"), target.app.recorder.events_table_name, db, n - 1)
+        assert digest(target.engine) == before
+    finally:
+        built.close()
+        target.close()

@@ -35,6 +35,7 @@ from projections.projector import (
     LogRow,
     Projector,
     _quoted,
+    create_indexes,
     drop_indexes,
     finish_bulk,
 )
@@ -92,13 +93,16 @@ def private_engine(path: str | Path) -> Engine:
 
 def project_scratch(mapper: Any, reader: ScratchReader, out: str | Path, batch_size: int = 10000) -> int:
     """Build the read model of the scratch's events into the file `out` with the projector's
-    bulk pipeline (a builder and a writer thread). Returns the position it reached."""
+    bulk pipeline (a builder and a writer thread), then its secondary indexes (here, on this
+    process's core, rather than in the store once the rows are copied). Returns the position
+    it reached."""
     engine = private_engine(out)
     try:
         projector = Projector(SimpleNamespace(mapper=mapper, recorder=None), engine, batch_size)
         projector._reader = reader  # noqa: SLF001
         projector._bulk = True  # noqa: SLF001
         projector._run_bulk(None, None)  # noqa: SLF001
+        create_indexes(engine)
         return projector.position()
     finally:
         engine.dispose()
@@ -110,10 +114,19 @@ class NotAdopted(Exception):
 
 def adopt(engine: Engine, events_path: str, events_table: str, path: str | Path, position: int) -> None:
     """Copy the read model projected into `path` (up to log position `position`) into the
-    store's, in one transaction, then build the secondary indexes. Raises `NotAdopted`, having
-    written nothing, unless the store's read model is empty and its log ends at `position`
-    (every event in it is one the rows were built from, at the same position)."""
+    store's, in one transaction. Raises `NotAdopted`, having written nothing, unless the
+    store's read model is empty and its log ends at `position` (every event in it is one the
+    rows were built from, at the same position).
+
+    The copy is `INSERT INTO main.t SELECT * FROM beside.t`, which SQLite carries out as a
+    transfer of whole records, the tables' indexes included (its "xfer optimization": the
+    destination empty, the same columns and the same indexes on both sides), rather than
+    decoding and inserting row by row; so the store's secondary indexes are made present
+    (on empty tables, at no cost) and none is built afterwards. Where the two differ (a
+    store made by an older schema) the rows are inserted by column name, and the indexes
+    built after the copy, as after a bulk run."""
     tables = [t.name for t in READ_MODEL_TABLES]
+    create_indexes(engine)  # on the empty read model: nothing to build
     conn = sqlite3.connect(events_path, isolation_level=None, timeout=30)
     try:
         conn.execute("PRAGMA cache_size=-262144")
@@ -129,11 +142,15 @@ def adopt(engine: Engine, events_path: str, events_table: str, path: str | Path,
                     or any(conn.execute(f"SELECT 1 FROM main.{t} LIMIT 1").fetchone() for t in tables):
                 raise NotAdopted(f"log head {head}, read model at {row and row[0]}, rows built to {built}, "
                                  f"expected {position}")
-            for ix in BULK_INDEXES:  # built once, after the copy
-                conn.execute(f"DROP INDEX IF EXISTS main.{ix.name}")
             for t in tables:
-                cols = ", ".join(c.name for c in metadata.tables[t].columns)
-                conn.execute(f"INSERT INTO main.{t} ({cols}) SELECT {cols} FROM beside.{t}")
+                if _shape(conn, "main", t) == _shape(conn, "beside", t):
+                    conn.execute(f"INSERT INTO main.{t} SELECT * FROM beside.{t}")
+                else:
+                    for ix in BULK_INDEXES:  # built once, after the copy (finish_bulk)
+                        if ix.table.name == t:
+                            conn.execute(f"DROP INDEX IF EXISTS main.{ix.name}")
+                    cols = ", ".join(c.name for c in metadata.tables[t].columns)
+                    conn.execute(f"INSERT INTO main.{t} ({cols}) SELECT {cols} FROM beside.{t}")
             conn.execute(f"INSERT INTO main.{projector_position.name} (name, position) VALUES (?, ?) "
                          "ON CONFLICT (name) DO UPDATE SET position = excluded.position", (NAME, position))
             conn.execute("COMMIT")
@@ -143,3 +160,12 @@ def adopt(engine: Engine, events_path: str, events_table: str, path: str | Path,
     finally:
         conn.close()
     finish_bulk(engine)
+
+
+def _shape(conn: sqlite3.Connection, schema: str, table: str) -> tuple[list[tuple], list[tuple]]:
+    """A table's columns in order, and its indexes' definitions (what a transfer of whole
+    records needs to be the same on both sides)."""
+    columns = [tuple(r[1:]) for r in conn.execute(f"PRAGMA {schema}.table_info({table})")]
+    indexes = sorted((r[1], r[2], tuple(tuple(c[1:]) for c in conn.execute(f"PRAGMA {schema}.index_xinfo({r[1]!r})")))
+                     for r in conn.execute(f"PRAGMA {schema}.index_list({table})"))
+    return columns, indexes

@@ -189,3 +189,33 @@ def test_adopt_refuses_a_store_whose_read_model_is_not_empty_and_writes_nothing(
     finally:
         built.close()
         target.close()
+
+
+def test_the_copy_is_a_transfer_of_whole_records_the_store_is_whole_after(tmp_path, clock, beside_always):
+    """The store's read model and the one built beside have the same columns and indexes, so
+    SQLite copies whole records and index entries (nothing is built after); the store passes
+    SQLite's own integrity check, indexes included."""
+    from projections.beside import _shape, private_engine
+    from projections.projector import create_indexes
+
+    ledger = _sqlite(tmp_path, "s", clock)
+    built = private_engine(tmp_path / "built.sqlite")
+    create_indexes(built)
+    try:
+        with ledger.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            raw.execute("ATTACH DATABASE ? AS beside", (str(tmp_path / "built.sqlite"),))
+            for t in ("rm_evidence", "rm_event_log"):
+                assert _shape(raw, "main", t) == _shape(raw, "beside", t)
+                assert _shape(raw, "main", t)[1]  # it has indexes to compare
+            raw.execute("DETACH DATABASE beside")
+        import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert beside_always == [True]
+        with ledger.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+            plan = " ".join(r[-1] for r in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT * FROM rm_evidence WHERE la_code = '886' AND kind = 'provider_registered'"))
+            assert "ix_rm_evidence_la_kind" in plan  # the copied index is there and used
+    finally:
+        built.dispose()
+        ledger.close()

@@ -31,12 +31,15 @@ from domain.rules.timelines import timelines_for
 from domain.vocabulary import AssessmentGrade
 from projections.assessments import appealed_authorities, assessment_state
 from projections.projector import naive_utc
-from projections.queries import authority_evidence, known_at_clause
+from projections.queries import authorities_evidence, authority_evidence, known_at_clause
 from projections.tables import event_log, evidence
 
 LAYERS = (1, 2, 3, 4)
 ASSESSMENTS_KEPT = 8  # the last few (cut-off, profile, proposal) of a process, shared by its views
 NO_EVIDENCE = "no evidence recorded"
+# From this many authorities whose facts are not kept, the views read them together, in two
+# sequential scans of the read model, rather than with three queries each (ADR 0026).
+BULK_READ_FROM = 24
 
 
 def _has_evidence(cutoff: Any, profile: Any) -> bool:
@@ -137,20 +140,46 @@ class Views:
 
         return self._facts.get(key, self.position(), naive_utc(known_at), lambda: self._la_version(la_code), load)
 
-    def _la_version(self, la_code: str) -> int:
+    def _evidence_together(self, la_codes: list[str], year: int, known_at: datetime, asked: datetime | None = None,
+                           stop: Callable[[], bool] | None = None) -> dict[str, AuthorityEvidence]:
+        """The facts (inspector notes shown) of those of these authorities whose facts are not
+        kept, when they are at least `BULK_READ_FROM`: read together (`authorities_evidence`,
+        ADR 0026), and kept as `_evidence` keeps them, under the same keys and each tagged with
+        the latest event about its authority. Otherwise {} (each is then read when asked)."""
+        position, read_at = self.position(), naive_utc(known_at)
+        keys = {la: (la, year, _asked(asked), True) for la in la_codes}
+        missing = [la for la in la_codes
+                   if self._facts.kept(keys[la], position, read_at, lambda la=la: self._la_version(la)) is None]
+        if len(missing) < BULK_READ_FROM:
+            return {}
+        with self.ledger.engine.connect() as conn:  # read first: the facts read next are at least this new
+            versions = {la: self._la_version(la, conn) for la in missing}
+        read = authorities_evidence(self.ledger.engine, missing, known_at, year=year, stop=stop)
+        if read is None:
+            return {}
+        for la in missing:
+            self._facts.put(keys[la], position, versions[la], read_at, read[la])
+        into_oldest_generation()
+        return read
+
+    def _la_version(self, la_code: str, conn: Any = None) -> int:
         """The log position of the latest event about the authority (its providers' included)."""
-        with self.ledger.engine.connect() as conn:
-            return conn.execute(select(func.max(event_log.c.position)).where(event_log.c.la_code == la_code)).scalar() or 0
+        if conn is None:
+            with self.ledger.engine.connect() as conn:
+                return self._la_version(la_code, conn)
+        return conn.execute(select(func.max(event_log.c.position)).where(event_log.c.la_code == la_code)).scalar() or 0
 
     def _assess(self, la_code: str, fw: FrameworkSettings, pt: Point, inspector_notes: bool = True,
-                asked: datetime | None = None):
+                asked: datetime | None = None, facts: AuthorityEvidence | None = None):
         """The cut-off, the profile and the proposal at a point of view. The last few are kept,
-        so a profile and a proposal asked together run the rules once."""
+        so a profile and a proposal asked together run the rules once. `facts`: the authority's
+        facts at the point's known_at, when the caller has them (read with others)."""
         key = ("assess", la_code, fw.year, pt.as_at, _asked(asked), inspector_notes, self.position())
 
         def compute():
             with cyclic_gc_paused():
-                ev = self._evidence(la_code, fw.year, pt.known_at, asked, inspector_notes)
+                ev = facts if facts is not None else self._evidence(la_code, fw.year, pt.known_at, asked,
+                                                                    inspector_notes)
                 cutoff = decide_cutoff(ev, fw, pt.as_at)
                 profile = build_profile_from(cutoff, fw, la_code)
                 return cutoff, profile, propose_grade_from(cutoff, profile, fw)
@@ -160,15 +189,22 @@ class Views:
     def warm(self, year: int = LATEST_YEAR, stop: threading.Event | None = None) -> int:
         """Read every authority's facts as known now, to be kept (as many as the cache holds),
         with the timelines the rules work out once from them (ADR 0024): the first question
-        about any of them is then answered from kept facts. Returns how many were read; stops
-        early when `stop` is set."""
+        about any of them is then answered from kept facts. The facts are read together (ADR
+        0026). Returns how many were read; stops early when `stop` is set."""
         n = 0
         fw = framework_for(year)
-        for a in self.ledger.authorities.all[: self._facts.entries]:
+        la_codes = [a.la_code for a in self.ledger.authorities.all[: self._facts.entries]]
+        if stop is not None and stop.is_set():
+            return n
+        known_at = self.ledger.clock()
+        with cyclic_gc_paused():
+            read = self._evidence_together(la_codes, year, known_at, stop=None if stop is None else stop.is_set)
+        for la in la_codes:
             if stop is not None and stop.is_set():
                 break
             with cyclic_gc_paused():
-                timelines_for(self._evidence(a.la_code, year, self.ledger.clock()), fw)
+                ev = read.get(la)
+                timelines_for(self._evidence(la, year, known_at) if ev is None else ev, fw)
             n += 1
         return n
 
@@ -234,8 +270,10 @@ class Views:
 
     def _national_rows_of(self, fw: FrameworkSettings, pt: Point, asked: datetime | None) -> list[dict[str, Any]]:
         rows = []
-        for a in self.ledger.authorities.all:
-            cutoff, profile, p = self._assess(a.la_code, fw, pt, asked=asked)
+        authorities = self.ledger.authorities.all
+        read = self._evidence_together([a.la_code for a in authorities], fw.year, pt.known_at, asked)
+        for a in authorities:
+            cutoff, profile, p = self._assess(a.la_code, fw, pt, asked=asked, facts=read.get(a.la_code))
             if not _has_evidence(cutoff, profile):
                 # An authority with nothing recorded gets no proposal rather than "performs poorly".
                 rows.append({"la_code": a.la_code, "authority": a.name, "region": a.region, "block_a": None,
@@ -247,6 +285,8 @@ class Views:
                          "block_c": None if p.block_c is None else p.block_c.value,
                          "proposal": p.grade.value, "proposal_label": p.grade.label,
                          "considerations": len(p.considerations)})
+        if read:  # and the timelines worked out from them, kept with them
+            into_oldest_generation()
         return rows
 
     def diff(self, authority: str, year: int, start: Point, end: Point) -> dict[str, Any]:
@@ -388,6 +428,21 @@ def cyclic_gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+def into_oldest_generation() -> None:
+    """Move every object the cyclic collector tracks into its oldest generation at once
+    (`gc.freeze()` then `gc.unfreeze()`, which puts the frozen objects back in the oldest
+    generation): called after facts are read together, ~1 M long-lived objects (ADR 0026). Left
+    in the youngest generation, the first collection after the collector resumes would scan them
+    all (~0.7 s), then the next generation's. Nothing is frozen for good and nothing is lost:
+    garbage among them is found by the next full collection. Not done while objects are frozen
+    (an API worker after its warm start, `api.app`): unfreezing would give those back to the
+    collector's full scans."""
+    with _gc_lock:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+
+
 class _FactsKept:
     """Authorities' facts, least recently used first out, each tagged with the log position
     of the latest event about its authority: valid while that is still the latest (and, for
@@ -403,10 +458,11 @@ class _FactsKept:
     def __len__(self) -> int:
         return len(self._kept)
 
-    def get(self, key: tuple, position: int, known_at: datetime, la_version: Callable[[], int],
-            load: Callable[[], AuthorityEvidence]) -> AuthorityEvidence:
+    def kept(self, key: tuple, position: int, known_at: datetime,
+             la_version: Callable[[], int]) -> AuthorityEvidence | None:
+        """The facts kept under `key` if they still hold, else None."""
         if self.entries <= 0:
-            return load()
+            return None
         with self._lock:
             kept = self._kept.get(key)
         if kept is not None:
@@ -416,11 +472,27 @@ class _FactsKept:
                     self._kept[key] = (position, version, read_at, facts)
                     self._kept.move_to_end(key)
                 return facts
-        version = la_version()  # read first: the facts loaded next are at least this new
-        facts = load()
+        return None
+
+    def put(self, key: tuple, position: int, version: int, known_at: datetime, facts: AuthorityEvidence) -> None:
+        """Keep `facts`, read as known at `known_at` after the latest event about the authority
+        was found to be at `version`."""
+        if self.entries <= 0:
+            return
         with self._lock:
             self._kept[key] = (position, version, known_at, facts)
             self._kept.move_to_end(key)
             while len(self._kept) > self.entries:
                 self._kept.popitem(last=False)
+
+    def get(self, key: tuple, position: int, known_at: datetime, la_version: Callable[[], int],
+            load: Callable[[], AuthorityEvidence]) -> AuthorityEvidence:
+        if self.entries <= 0:
+            return load()
+        facts = self.kept(key, position, known_at, la_version)
+        if facts is not None:
+            return facts
+        version = la_version()  # read first: the facts loaded next are at least this new
+        facts = load()
+        self.put(key, position, version, known_at, facts)
         return facts

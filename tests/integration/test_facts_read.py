@@ -65,8 +65,8 @@ def test_rows_are_put_in_log_order_whatever_order_the_store_returns():
             for p in (5, 1, 9, 3)]
     for order in (rows, rows[::-1]):
         got = queries._rows(_Store(order), "1 = 1", "886", "2011-01-01")
-        assert [r["position"] for r in got] == [1, 3, 5, 9]
-        assert [r["data"]["n"] for r in got] == [1, 3, 5, 9], "each row keeps its own data"
+        assert [r[7] for r, _ in got] == [1, 3, 5, 9]
+        assert [d["n"] for _, d in got] == [1, 3, 5, 9], "each row keeps its own data"
 
 
 TEXTS = ['{"a": 1, "b": [1, 2.5, null, true], "c": "\\u00e9t\\u00e9"}', '{"x": 1e-7, "y": 0.1, "z": -0.0}',

@@ -26,15 +26,22 @@ def at(day: str) -> datetime:
 
 @pytest.fixture
 def loads(monkeypatch) -> list[str]:
-    """The authorities whose facts were read from the read model, in order."""
+    """The authorities whose facts were read from the read model, in order (one by one, or
+    together: ADR 0026)."""
     seen: list[str] = []
-    real = queries.authority_evidence
+    real, real_together = queries.authority_evidence, queries.authorities_evidence
 
     def counting(engine, la_code, known_at, year=None):
         seen.append(la_code)
         return real(engine, la_code, known_at, year=year)
 
+    def counting_together(engine, la_codes, known_at, year=None, stop=None):
+        read = real_together(engine, la_codes, known_at, year=year, stop=stop)
+        seen.extend(read or ())
+        return read
+
     monkeypatch.setattr("adapters.views.authority_evidence", counting)
+    monkeypatch.setattr("adapters.views.authorities_evidence", counting_together)
     return seen
 
 

@@ -205,11 +205,10 @@ class AuthorityEvidence:
     def inspections_newest_first(self) -> dict[str, tuple[ProviderInspectionFact, ...]]:
         """Each provider's inspections, the most recent first in ¶27's order (date, then
         publication, then ref). Built once for facts kept across many as-at dates."""
-        by_urn: dict[str, list[ProviderInspectionFact]] = {}
-        for i in self.provider_inspections:
-            by_urn.setdefault(i.urn, []).append(i)
-        return {urn: tuple(sorted(items, key=lambda i: (i.occurred_on, i.published_on or date.max, i.ref), reverse=True))
-                for urn, items in by_urn.items()}
+        by_urn: dict[str, list[ProviderInspectionFact]] = {i.urn: [] for i in self.provider_inspections}
+        for i in sorted(self.provider_inspections, key=_newest_first, reverse=True):  # one sort, not one per provider
+            by_urn[i.urn].append(i)
+        return {urn: tuple(items) for urn, items in by_urn.items()}
 
     @cached_property
     def indicators_in_order(self) -> tuple[IndicatorFact, ...]:
@@ -220,13 +219,19 @@ class AuthorityEvidence:
     def providers_in_authority(self) -> dict[str, ProviderFact]:
         """The providers registered in this authority, by URN (the last registration of a URN
         stands). Built once; read only."""
-        return {p.urn: p for p in self.providers if p.la_code == self.la_code}
+        la_code = self.la_code
+        return {p.urn: p for p in self.providers if p.la_code == la_code}
 
     @cached_property
     def rule_indexes(self) -> dict[Any, Any]:
         """What the rules work out once from these facts and keep with them, by framework
         (`domain.rules.timelines`)."""
         return {}
+
+
+def _newest_first(i: ProviderInspectionFact) -> tuple[date, date, str]:
+    """¶27's order of a provider's inspections, oldest first: date, then publication, then ref."""
+    return (i.occurred_on, i.published_on or date.max, i.ref)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

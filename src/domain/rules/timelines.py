@@ -23,7 +23,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import replace
 from datetime import date
-from itertools import islice
+from itertools import islice, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -137,14 +137,13 @@ class Timelines:
             if timeline is None:
                 continue
             counted[urn] = timeline
-            counted_changes.extend((on, urn, value) for on, value in zip(timeline.dates, timeline.values, strict=True))
+            counted_changes.extend(zip(timeline.dates, repeat(urn), timeline.values))
         self.latest_counted_changes = Changes(counted_changes)
         # ¶19: the providers that may have no children on roll on some date (marked, or with a
         # compliance check), for the early years row without them.
         self.no_children_on_roll_candidates = frozenset(
             {p.urn for p in providers.values() if p.no_children_on_roll_from is not None}
-            | {urn for urn, inspections in evidence.inspections_newest_first.items()
-               if any(i.compliance_check for i in inspections)})
+            | {i.urn for i in evidence.provider_inspections if i.compliance_check})
 
         # ¶19-20, ¶27: layer 1 holds a provider with a counted inspection while it is open, or
         # closed into a successor none of whose chain is inspected yet. Decided by the same
@@ -156,8 +155,7 @@ class Timelines:
                 continue  # never inspected: never in layer 1
             if provider.closed_on is None and (provider.opened_on is None or provider.opened_on <= own.dates[0]):
                 # open on every date it has a counted inspection: in layer 1 exactly then
-                layer_one.setdefault(provider.group, []).extend(
-                    (on, urn, value) for on, value in zip(own.dates, own.values, strict=True))
+                layer_one.setdefault(provider.group, []).extend(zip(own.dates, repeat(urn), own.values))
                 continue
             points = set(own.dates)
             chain = None
@@ -173,8 +171,7 @@ class Timelines:
             for on in sorted(points):
                 in_layer = provider_standing(provider, providers, _InspectedOn(counted, on), on, chain)[0]
                 timeline.set(on, own.at(on) if in_layer else None)
-            layer_one.setdefault(provider.group, []).extend(
-                (on, urn, value) for on, value in zip(timeline.dates, timeline.values, strict=True))
+            layer_one.setdefault(provider.group, []).extend(zip(timeline.dates, repeat(urn), timeline.values))
         self.layer_one_changes = {group: Changes(changes) for group, changes in layer_one.items()}
         # What the profile last built from each group's layer 1 state, kept while it stands
         # (`profile.build_profile_from`): {group: (state, rows)}.

@@ -4,7 +4,8 @@
    baseline of rebuilding the same answer by replaying that authority's aggregates
    from the event store (no read model), measured in the same run;
 4. the national table (152 proposals) as at a date, in a new process-level cache (`warm`:
-   after `gc.freeze()`, as a warmed API worker);
+   after `gc.freeze()`, as a warmed API worker); with nothing kept the facts are read together
+   (ADR 0026), and with `--national-one-by-one` also one authority at a time, alternated;
 6. the resident memory of the process afterwards.
 
 Each of (3) and (4) is reported as the service meets it:
@@ -95,6 +96,7 @@ def replay_answer(ledger: Any, la_code: str, year: int, as_at: date) -> Any:
         ids = {r for (r,) in conn.execute(own.union(by_urn))}
     from uuid import UUID
 
+    facts = queries._Facts()
     providers, inspections, la_rows = [], [], []
     for agg_id in ids:
         agg = ledger.app.repository.get(UUID(agg_id))
@@ -102,19 +104,19 @@ def replay_answer(ledger: Any, la_code: str, year: int, as_at: date) -> Any:
         if kind is None or getattr(agg, "withdrawn", False):
             continue  # an assessment, a client key, or a withdrawn item
         s = agg.state
-        row = {"kind": kind, "la_code": s.get("la_code"), "urn": s.get("urn"), "group_code": s.get("group"),
-               "occurred_on": queries.as_date(s.get("occurred_on")), "published_on": queries.as_date(s.get("published_on")),
-               "data": s, "position": agg.version}
+        # a row as the read model gives it (queries._COLUMNS), with its data decoded
+        row = ((kind, s.get("la_code"), s.get("urn"), s.get("group"), s.get("occurred_on"), s.get("published_on"), None,
+                agg.version), s)
         if kind == "provider_registered":
-            providers.append(queries._provider(row))
+            providers.append(row)
         elif kind in ("provider_inspection", "compliance_check"):
-            inspections.append(queries._inspection(row))
+            inspections.append(row)
         elif kind in queries.LA_KINDS:
             la_rows.append(row)
-    full = [queries._full(r) for r in la_rows if r["kind"] == "full_inspection"]
-    ev = AuthorityEvidence(la_code=la_code, providers=tuple(providers), provider_inspections=tuple(inspections),
-                           full_inspections=tuple(full),
-                           indicators=tuple(queries._indicator(r) for r in la_rows if r["kind"] == "indicator_value"))
+    ev = AuthorityEvidence(la_code=la_code, providers=tuple(facts.providers(providers)),
+                           provider_inspections=tuple(facts.inspections(inspections)),
+                           full_inspections=tuple(facts.full(r, d) for r, d in la_rows if r[0] == "full_inspection"),
+                           indicators=tuple(facts.indicator(r, d) for r, d in la_rows if r[0] == "indicator_value"))
     fw = framework_for(year)
     cutoff = decide_cutoff(ev, fw, as_at)
     profile = build_profile_from(cutoff, fw, la_code)
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeat", type=int, default=40, help="questions for each kind of warm (3)")
     p.add_argument("--replay-repeat", type=int, default=3)
     p.add_argument("--national-repeat", type=int, default=3)
+    p.add_argument("--national-one-by-one", action="store_true",
+                   help="also the table with nothing kept with the facts read one authority at a time, alternated")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
 
@@ -179,9 +183,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in ("cold", "fresh", "spread", "repeat"):
         pp[f"replay_over_{name}"] = statistics.median(replay.wall) / statistics.median(timers[name].wall)
 
-    national_cold, national_warm = Timer(), Timer()
+    import adapters.views as views_module
+
+    national_cold, national_one, national_warm = Timer(), Timer(), Timer()
+    together_from = views_module.BULK_READ_FROM
     nv = Views(ledger)
     for i in range(a.national_repeat):  # a new Views (nothing kept) and a new date each time
+        if a.national_one_by_one:  # the same, the facts read one authority at a time (as before ADR 0026)
+            views_module.BULK_READ_FROM = 10**9
+            try:
+                with national_one:
+                    Views(ledger).national(a.year, as_at=a.as_at - timedelta(days=i))
+            finally:
+                views_module.BULK_READ_FROM = together_from
         nv = Views(ledger)
         with national_cold:
             nv.national(a.year, as_at=a.as_at - timedelta(days=i))
@@ -193,6 +207,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         with national_warm:
             table = nv.national(a.year, as_at=a.as_at - timedelta(days=10 + i))
     out["national"] = {"cold": national_cold.summary(), "warm": national_warm.summary(), "counts": table["counts"]}
+    if a.national_one_by_one:
+        out["national"]["cold_one_by_one"] = national_one.summary()
     out["rss_mb"] = {"before": before_kb / 1024, "now": current_rss_kb() / 1024, "peak": rss_kb() / 1024}
     ledger.close()
 
@@ -211,7 +227,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{label:62} {s['median_ms']:8.1f}ms {s['p95_ms']:8.1f}ms  {s['n']:<3} {ratio}    "
               f"{s['cpu_median_ms']:.1f}, {s['cpu_p95_ms']:.1f} ms")
     for name, label in (("warm", "(4) national table, new as-at date (facts kept)"),
-                        ("cold", "(4) national table, nothing kept")):
+                        ("cold", "(4) national table, nothing kept"),
+                        ("cold_one_by_one", "(4) ... nothing kept, facts read one authority at a time")):
+        if name not in out["national"]:
+            continue
         s = out["national"][name]
         print(f"{label:62} {s['median_ms'] / 1000:9.2f}s {s['max_ms'] / 1000:9.2f}s  {s['n']} (median, max)"
               f"  CPU median {s['cpu_median_ms'] / 1000:.2f} s")

@@ -204,6 +204,7 @@ def test_the_national_table_reads_the_facts_together_and_answers_the_same(ledger
     assert reads["one"] == [] and reads["together"] == [every, every], "read together: once now, once as known before"
     assert any(r["proposal"] for r in tables[0]["authorities"]) and tables[0] != past
 
+    from_ = views_module.BULK_READ_FROM
     monkeypatch.setattr(views_module, "BULK_READ_FROM", 10**6)  # the views as before: one authority at a time
     one_by_one = Views(ledger, cache_authorities=400)
     assert [one_by_one.national(2011, as_at=d) for d in dates] == tables
@@ -214,7 +215,7 @@ def test_the_national_table_reads_the_facts_together_and_answers_the_same(ledger
     assert {version for version, _, _ in kept(together).values()} != {0}
 
     # a few authorities not kept (after events about them) are read one at a time, as before
-    monkeypatch.setattr(views_module, "BULK_READ_FROM", 24)
+    monkeypatch.setattr(views_module, "BULK_READ_FROM", from_)
     clock.set(at("2011-10-01"))
     ledger.record([{"type": "withdrawal", "client_id": "wd:late", "actor": "t", "target": "late:1", "reason": "x"}])
     reads["one"].clear()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.generate import END, generate
+from adapters.generate import END, authority_postings, chosen_authorities, generate
 from adapters.importers import import_file
 from adapters.ledger import Ledger
 from adapters.reference import authorities
@@ -68,6 +68,16 @@ def test_dates_keep_the_order_of_things(small):
             assert raw["occurred_on"] >= registered[raw["urn"]]
             assert raw["occurred_on"] <= END.isoformat()
             assert raw.get("published_on", raw["occurred_on"]) >= raw["occurred_on"]
+
+
+def test_authority_postings_are_the_files_lines(small):
+    """`authority_postings` (used to check the calibration in memory) gives exactly what the
+    file holds, authority by authority."""
+    path, _ = small
+    lines = path.read_text(encoding="utf-8").splitlines()
+    again = [json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+             for a in chosen_authorities("small", 2011) for raw in authority_postings(a.la_code, "small", 2011)]
+    assert again == lines
 
 
 def test_imports_into_a_fresh_sqlite_ledger(small, sqlite_url, clock):

@@ -270,6 +270,8 @@ class Views:
             return self._national_rows_of(fw, pt, asked)
 
     def _national_rows_of(self, fw: FrameworkSettings, pt: Point, asked: datetime | None) -> list[dict[str, Any]]:
+        if self._position is None:  # the whole table at one read-model position, read once
+            return self.at(self.position())._national_rows_of(fw, pt, asked)
         rows = []
         authorities = self.ledger.authorities.all
         read = self._evidence_together([a.la_code for a in authorities], fw.year, pt.known_at, asked)

@@ -134,6 +134,7 @@ class _Facts:
     def __init__(self) -> None:
         self.days: dict[Any, date | None] = {}
         self.texts: dict[Any, Any] = {}
+        self.numbers: dict[tuple[type, Any], Fraction] = {}
 
     def day(self, v: Any) -> date | None:
         """A business date: a date column (text on SQLite, a date from PostgreSQL's driver) or a
@@ -143,6 +144,16 @@ class _Facts:
         parsed = self.days.get(v)
         if parsed is None:
             parsed = self.days[v] = as_date(v)
+        return parsed
+
+    def num(self, v: Any) -> Fraction | None:
+        """`_num(v)`; a JSON number's Fraction parsed once per distinct value."""
+        if type(v) is not float and type(v) is not int:
+            return _num(v)
+        key = (type(v), v)
+        parsed = self.numbers.get(key)
+        if parsed is None:
+            parsed = self.numbers[key] = _num(v)
         return parsed
 
     def text(self, v: Any) -> Any:
@@ -214,7 +225,7 @@ class _Facts:
 
     def indicator(self, r: tuple[Any, ...], d: dict[str, Any]) -> IndicatorFact:
         return IndicatorFact(f"#{r[7]}", self.text(d["indicator"]), self.text(d["period"]), self.day(r[4]), self.day(r[5]),
-                             _num(d["value"]), _num(d.get("similar_areas")), _num(d.get("national")), d["polarity"],
+                             self.num(d["value"]), self.num(d.get("similar_areas")), self.num(d.get("national")), d["polarity"],
                              bool(d.get("attainment")), bool(d.get("gap")))
 
     def published_grade(self, r: tuple[Any, ...], d: dict[str, Any]) -> PublishedGradeFact:

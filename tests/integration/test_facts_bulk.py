@@ -162,6 +162,29 @@ def test_some_authorities_together_and_rows_in_any_order(ledger, clock, monkeypa
         assert_same_facts(read[la], want[la])
 
 
+def test_a_urn_registered_in_two_authorities_brings_its_inspections_to_both(ledger, clock):
+    """Not something the ledger records (a provider is one item, in one authority at a time), but
+    each authority's read takes the inspections of every URN registered in it, and so does the
+    read together."""
+    from sqlalchemy import insert, select
+
+    from projections.tables import evidence
+
+    times = history(ledger, clock)
+    urn = urn_of(LA, "primary_schools")
+    with ledger.engine.begin() as conn:
+        row = conn.execute(select(evidence).where(evidence.c.kind == "provider_registered", evidence.c.urn == urn,
+                                                  evidence.c.recorded_to.is_(None))).mappings().one()
+        conn.execute(insert(evidence).values({**row, "item_id": "twin", "la_code": SMALL, "client_id": "twin",
+                                              "position": row["position"] + 10**6}))
+    read = authorities_evidence(ledger.engine, [LA, SMALL, OTHER], times[-1], 2011)
+    for la in (LA, SMALL, OTHER):
+        assert_same_facts(read[la], authority_evidence(ledger.engine, la, times[-1], 2011))
+    assert {i.urn for i in read[SMALL].provider_inspections} >= {urn}
+    assert [i for i in read[SMALL].provider_inspections if i.urn == urn] == \
+        [i for i in read[LA].provider_inspections if i.urn == urn] != []
+
+
 def test_a_read_stopped_on_the_way_gives_nothing(ledger, clock):
     times = history(ledger, clock)
     assert authorities_evidence(ledger.engine, [LA, OTHER], times[-1], 2011, stop=lambda: True) is None

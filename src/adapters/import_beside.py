@@ -21,6 +21,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,9 @@ class BesideProjection:
                   self.ledger.app.recorder.events_table_name, self.out, self.scratch.count)
         except NotAdopted as e:
             log.info("the read model projected beside the import was not adopted (%s); projecting the log", e)
+            return False
+        except sqlite3.Error as e:  # e.g. the store's write lock not had in time: nothing was copied
+            log.warning("the read model projected beside the import could not be adopted (%s); projecting the log", e)
             return False
         log.info("read model projected beside the import adopted: waited %.1f s for it, copied and indexed in %.1f s",
                  waited, time.perf_counter() - t - waited)

@@ -219,3 +219,24 @@ def test_the_copy_is_a_transfer_of_whole_records_the_store_is_whole_after(tmp_pa
     finally:
         built.dispose()
         ledger.close()
+
+
+def test_a_store_error_while_adopting_leaves_the_projection_to_after_the_write(tmp_path, clock, monkeypatch,
+                                                                              beside_always):
+    import sqlite3
+
+    def locked(*_args, **_kw):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(import_beside, "adopt", locked)
+    ledger, reference = _sqlite(tmp_path, "s", clock), _sqlite(tmp_path, "reference", clock)
+    try:
+        report = import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert report.recorded == len(postings())
+        assert beside_always == [False]
+        import_file(reference, tmp_path / "in.jsonl", chunk_postings=5, beside=False)
+        assert ledger.projector.position() == events_of()
+        assert digest(ledger.engine) == digest(reference.engine)
+    finally:
+        ledger.close()
+        reference.close()

@@ -30,14 +30,13 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 
 from projections.projector import (
-    _SKIPPED,
     NAME,
     LogRow,
     Projector,
-    _quoted,
     create_indexes,
     drop_indexes,
     finish_bulk,
+    state_column,
 )
 from projections.tables import BULK_INDEXES, READ_MODEL_TABLES, metadata, projector_position
 
@@ -57,8 +56,7 @@ class ScratchReader:
         self.staged = staged
         self.last = 0  # staged up to here, as far as known
         self.ended = False
-        state = f"CASE WHEN topic IN ({', '.join(_quoted(t) for t in _SKIPPED)}) THEN NULL ELSE state END"
-        self.sql = (f"SELECT rowid, originator_id, originator_version, topic, {state} FROM events "
+        self.sql = (f"SELECT rowid, originator_id, originator_version, topic, {state_column()} FROM events "
                     "WHERE rowid BETWEEN ? AND ? ORDER BY rowid")
 
     def read(self, start: int, limit: int) -> Sequence[LogRow]:

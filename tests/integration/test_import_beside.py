@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -135,15 +136,20 @@ def test_another_writer_before_the_write_means_nothing_is_adopted_and_the_log_is
         reference.close()
 
 
-def test_a_failed_projecting_process_leaves_the_projection_to_after_the_write(tmp_path, clock, monkeypatch,
-                                                                             beside_always):
-    def broken(*_args, **_kw):
-        raise RuntimeError("out of disk")
+@pytest.mark.parametrize(("broken", "error"), [
+    ("project_scratch", RuntimeError("out of disk")),  # the forked process fails
+    ("adopt", sqlite3.OperationalError("database is locked")),  # the store's write lock not had in time
+])
+def test_a_failure_beside_leaves_the_projection_to_after_the_write(tmp_path, clock, monkeypatch, beside_always,
+                                                                  broken, error):
+    def fail(*_args, **_kw):
+        raise error
 
-    monkeypatch.setattr(import_beside, "project_scratch", broken)  # in the forked process
+    monkeypatch.setattr(import_beside, broken, fail)
     ledger, reference = _sqlite(tmp_path, "s", clock), _sqlite(tmp_path, "reference", clock)
     try:
-        import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        report = import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert report.recorded == len(postings())
         assert beside_always == [False]
         import_file(reference, tmp_path / "in.jsonl", chunk_postings=5, beside=False)
         assert ledger.projector.position() == events_of()
@@ -220,23 +226,3 @@ def test_the_copy_is_a_transfer_of_whole_records_the_store_is_whole_after(tmp_pa
         built.dispose()
         ledger.close()
 
-
-def test_a_store_error_while_adopting_leaves_the_projection_to_after_the_write(tmp_path, clock, monkeypatch,
-                                                                              beside_always):
-    import sqlite3
-
-    def locked(*_args, **_kw):
-        raise sqlite3.OperationalError("database is locked")
-
-    monkeypatch.setattr(import_beside, "adopt", locked)
-    ledger, reference = _sqlite(tmp_path, "s", clock), _sqlite(tmp_path, "reference", clock)
-    try:
-        report = import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
-        assert report.recorded == len(postings())
-        assert beside_always == [False]
-        import_file(reference, tmp_path / "in.jsonl", chunk_postings=5, beside=False)
-        assert ledger.projector.position() == events_of()
-        assert digest(ledger.engine) == digest(reference.engine)
-    finally:
-        ledger.close()
-        reference.close()

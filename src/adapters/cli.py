@@ -309,7 +309,7 @@ def _views():
 
     led = _ledger()
     led.catch_up()
-    return Views(led)
+    return Views(led, facts_in_store=get_settings().views_facts_in_store)
 
 
 def _show(view: dict[str, Any], as_json: bool, renderer) -> None:

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # process starts, so that no first question waits for them; ~15 s of CPU and ~400 MB per
     # process on the national set. Off by default (tests, small stores).
     views_warm_on_start: bool = False
+    # Keep the facts (as known now) of the authorities a national table or a warm start read in
+    # the store as well, and take them from there in any process that does not keep them: a new
+    # process's first national table then unpickles them rather than reading ~600,000 rows (ADR
+    # 0028). false: each process reads the read model itself.
+    views_facts_in_store: bool = True
     # Requests (and garbage collections) that take this many milliseconds or more inside an API
     # worker are logged on `csa.timing`; 0 turns the log off. Every response says its own time
     # in the worker in `Server-Timing: app;dur=…` (docs/deployment.md).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
@@ -27,8 +28,9 @@ from domain.rules.assessment import propose_grade_from
 from domain.rules.cutoff import decide_cutoff
 from domain.rules.facts import AuthorityEvidence
 from domain.rules.profile import build_profile_from
-from domain.rules.timelines import timelines_for
+from domain.rules.timelines import timelines_built, timelines_for
 from domain.vocabulary import AssessmentGrade
+from projections import facts_kept
 from projections.assessments import appealed_authorities, assessment_state
 from projections.projector import naive_utc
 from projections.queries import authorities_evidence, authority_evidence, known_at_clause
@@ -69,7 +71,11 @@ class Views:
     model's log position), so a repeated question is answered without recomputing
     and a new event simply makes new keys (ADR 0009)."""
 
-    def __init__(self, ledger: Ledger, cache_entries: int = 512, cache_authorities: int = 160):
+    def __init__(self, ledger: Ledger, cache_entries: int = 512, cache_authorities: int = 160,
+                 facts_in_store: bool = False):
+        """`facts_in_store`: also keep the facts (as known now) of the authorities a national
+        table or a warm start used in the store, for other processes and later ones, and take
+        them from there when many are not kept here (ADR 0028)."""
         self.ledger = ledger
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._cache_entries = cache_entries
@@ -77,6 +83,7 @@ class Views:
         self._position: int | None = None
         self._kept_only = False
         self._facts = _FactsKept(cache_authorities)
+        self._in_store = _KeptInStore() if facts_in_store else None
         self._assessed: OrderedDict[tuple, Any] = OrderedDict()
 
     def at(self, position: int) -> Views:
@@ -155,13 +162,41 @@ class Views:
             return {}
         with self.ledger.engine.connect() as conn:  # read first: the facts read next are at least this new
             versions = {la: self._la_version(la, conn) for la in missing}
+        kept: dict[str, AuthorityEvidence] = {}
+        if self._in_store is not None and asked is None:  # kept in the store by this or another process
+            for la, (facts, kept_read_at) in self._in_store.load(self.ledger.engine, year, versions, known_at).items():
+                self._facts.put(keys[la], position, versions[la], kept_read_at, facts)
+                kept[la] = facts
+            missing = [la for la in missing if la not in kept]
+            if len(missing) < BULK_READ_FROM:  # the rest are read one by one when asked
+                if kept:
+                    into_oldest_generation()
+                return kept
         read = authorities_evidence(self.ledger.engine, missing, known_at, year=year, stop=stop)
         if read is None:
-            return {}
+            return kept
         for la in missing:
             self._facts.put(keys[la], position, versions[la], read_at, read[la])
         into_oldest_generation()
-        return read
+        return {**kept, **read}
+
+    def _keep_in_store(self, la_codes: list[str], fw: FrameworkSettings) -> None:
+        """With `facts_in_store`: keep in the store, in the background, the facts as known now
+        (and the timelines the rules built from them under `fw`) of these authorities that this
+        process keeps and the store does not hold yet at the same version (ADR 0028)."""
+        if self._in_store is None:
+            return
+        entries = []
+        for la in la_codes:
+            got = self._facts.entry((la, fw.year, "now", True))
+            if got is not None and not self._in_store.holds(la, fw.year, got[1]):
+                _, version, read_at, facts = got
+                entries.append(facts_kept.Kept(la, version, read_at, facts, timelines_built(facts, fw)))
+        self._in_store.keep(self.ledger.engine, fw.year, entries)
+
+    def wait_kept_in_store(self, timeout: float | None = None) -> bool:
+        """Wait for the facts being written to the store (`facts_in_store`); False if still writing."""
+        return True if self._in_store is None else self._in_store.wait(timeout)
 
     def _la_version(self, la_code: str, conn: Any = None) -> int:
         """The log position of the latest event about the authority (its providers' included)."""
@@ -207,6 +242,8 @@ class Views:
                 ev = read.get(la)
                 timelines_for(self._evidence(la, year, known_at) if ev is None else ev, fw)
             n += 1
+        if stop is None or not stop.is_set():
+            self._keep_in_store(la_codes, fw)
         return n
 
     def authorities_kept(self) -> int:
@@ -290,6 +327,8 @@ class Views:
                          "considerations": len(p.considerations)})
         if read:  # and the timelines worked out from them, kept with them
             into_oldest_generation()
+        if asked is None:
+            self._keep_in_store([a.la_code for a in authorities], fw)
         return rows
 
     def diff(self, authority: str, year: int, start: Point, end: Point) -> dict[str, Any]:
@@ -477,6 +516,11 @@ class _FactsKept:
                 return facts
         return None
 
+    def entry(self, key: tuple) -> tuple[int, int, datetime, AuthorityEvidence] | None:
+        """What is kept under `key` (position seen at, version, read at, facts), unchecked."""
+        with self._lock:
+            return self._kept.get(key)
+
     def put(self, key: tuple, position: int, version: int, known_at: datetime, facts: AuthorityEvidence) -> None:
         """Keep `facts`, read as known at `known_at` after the latest event about the authority
         was found to be at `version`."""
@@ -499,3 +543,56 @@ class _FactsKept:
         facts = load()
         self.put(key, position, version, known_at, facts)
         return facts
+
+
+class _KeptInStore:
+    """The facts kept in the store (ADR 0028), as seen from one process: what it knows the store
+    holds (la_code, year: version), and the one background thread that writes to it. Shared by
+    the pinned copies of a `Views`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[tuple[str, int], int] = {}
+        self._writing: threading.Thread | None = None
+
+    def holds(self, la_code: str, year: int, version: int) -> bool:
+        with self._lock:
+            return self._held.get((la_code, year)) == version
+
+    def load(self, engine: Any, year: int, versions: dict[str, int],
+             known_at: datetime) -> dict[str, tuple[AuthorityEvidence, datetime]]:
+        got = facts_kept.load(engine, year, versions, known_at, framework_for(year))
+        with self._lock:
+            self._held.update(((la, year), versions[la]) for la in got)
+        return got
+
+    def keep(self, engine: Any, year: int, entries: list[facts_kept.Kept]) -> None:
+        """Write `entries` in a background thread (pickling the national set's facts takes a
+        couple of seconds), unless one is writing already: what it leaves out is written after
+        a later table. Not a daemon: a one-shot CLI process waits for it before it exits."""
+        if not entries:
+            return
+        with self._lock:
+            if self._writing is not None and self._writing.is_alive():
+                return
+            self._writing = threading.Thread(target=self._write, args=(engine, year, entries),
+                                             name="facts-kept", daemon=False)
+            self._writing.start()
+
+    def _write(self, engine: Any, year: int, entries: list[facts_kept.Kept]) -> None:
+        try:
+            written = facts_kept.store(engine, year, entries)
+        except Exception:  # noqa: BLE001 - keeping is an optimisation: log it, answer as before
+            logging.getLogger("csa.facts_kept").exception("facts not kept in the store")
+            return
+        if written:
+            with self._lock:
+                self._held.update(((e.la_code, year), e.version) for e in entries)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with self._lock:
+            writing = self._writing
+        if writing is not None:
+            writing.join(timeout)
+            return not writing.is_alive()
+        return True

@@ -71,7 +71,8 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
         app.state.settings = s
         app.state.ledger = ledger
         app.state.views = Views(ledger, cache_entries=s.views_cache_answers,
-                                cache_authorities=s.views_cache_authorities)
+                                cache_authorities=s.views_cache_authorities,
+                                facts_in_store=s.views_facts_in_store)
         app.state.tokens = TokenStore(ledger.engine, s.token_pepper, cache_seconds=s.token_cache_seconds)
         app.state.probe = StoreProbe.for_store(ledger.database_url, ledger, app.state.tokens)
         stop = threading.Event()
@@ -91,6 +92,7 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
             stop.set()
             if warming is not None:
                 warming.join(timeout=30)
+            app.state.views.wait_kept_in_store(timeout=30)
             ledger.close()
 
     app = FastAPI(title="CSA Ledger", version="1.0.0", lifespan=lifespan, description=DESCRIPTION,

@@ -54,6 +54,7 @@ from domain.postings import canonical
 from projections.tables import (
     BULK_INDEXES,
     READ_MODEL_TABLES,
+    facts_kept,
     metadata,
     projector_position,
 )
@@ -341,6 +342,7 @@ class Projector:
             else:
                 for t in READ_MODEL_TABLES:
                     conn.execute(t.delete())
+            conn.execute(facts_kept.delete())  # worked out from what is emptied (ADR 0028)
             conn.execute(projector_position.delete())
 
 

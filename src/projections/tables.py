@@ -22,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -81,6 +82,21 @@ projector_position = Table(
     "rm_projector_position", metadata,
     Column("name", String(40), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+# Each authority's facts as known "now" and the rules' timelines built from them, kept across
+# processes and restarts (ADR 0028, `projections.facts_kept`): a pickle tagged with the log
+# position of the latest event about the authority when they were read, the time they were read
+# at, and a digest of the code that built them. Worked out from the read model, never the record:
+# a row that no longer holds is ignored, then replaced.
+facts_kept = Table(
+    "rm_facts_kept", metadata,
+    Column("la_code", String(3), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("read_at", DateTime, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("facts", LargeBinary, nullable=False),
 )
 
 READ_MODEL_TABLES = (evidence, event_log)

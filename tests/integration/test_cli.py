@@ -152,3 +152,50 @@ def test_a_following_projector_process_applies_what_writers_record(store_url, tm
         writer.close()
     assert "read model at log position" in out
     assert proc.returncode == 0
+
+
+def test_a_one_shot_national_table_keeps_its_facts_for_the_next_process(csa, store_url):
+    """ADR 0028: `csa national` keeps the facts it read in the store before the process exits
+    (the writing thread is waited for), and the next `csa national` answers the same from them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import create_engine, func, select
+
+    from projections.tables import facts_kept
+
+    csa("record", "provider_registered", "urn=H1", "la_code=886", "group=la_childrens_homes")
+    csa("record", "provider_inspection", "urn=H1", "occurred_on=2011-05-16", "published_on=2011-06-01",
+        "overall_effectiveness=good")
+    exe = Path(sys.executable).with_name("csa")
+    env = {**os.environ, "CSA_DATABASE_URL": store_url}
+
+    def national() -> str:
+        done = subprocess.run([str(exe), "national", "--format", "json", "--as-at", "2011-11-08",
+                               "--known-at", "2011-12-01T00:00:00+00:00"], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def kept() -> int:
+        engine = create_engine(store_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(facts_kept)).scalar()
+        finally:
+            engine.dispose()
+
+    national()
+    assert kept() == 0  # as known at a given time: nothing kept
+    now = subprocess.run([str(exe), "national", "--format", "json", "--as-at", "2011-11-08"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert now.returncode == 0, now.stderr
+    assert kept() == 152
+    again = subprocess.run([str(exe), "national", "--format", "json", "--as-at", "2011-11-08"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    table, table_again = json.loads(now.stdout), json.loads(again.stdout)
+    assert table.pop("known_at") <= table_again.pop("known_at")
+    assert table == table_again
+    assert next(r for r in table["authorities"] if r["la_code"] == "886")["proposal"] is not None

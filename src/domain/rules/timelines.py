@@ -61,6 +61,14 @@ class Changes:
     def __len__(self) -> int:
         return len(self._dates)
 
+    def __getstate__(self) -> tuple[list, ...]:
+        """For keeping across processes (ADR 0028): the changes, not the last state asked."""
+        return self._dates, self._urns, self._values, self._drop_dates, self._drop_urns
+
+    def __setstate__(self, state: tuple[list, ...]) -> None:
+        self._dates, self._urns, self._values, self._drop_dates, self._drop_urns = state
+        self._last = (0, {})
+
     def at(self, as_at: date) -> dict[str, Any]:
         """The state on `as_at`: read only (the one of the last date asked is kept and given
         again while no change lies between, so work follows what changed)."""
@@ -177,6 +185,20 @@ class Timelines:
         # (`profile.build_profile_from`): {group: (state, rows)}.
         self.group_rows: dict[str, tuple[Any, Any]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """For keeping across processes with the facts (ADR 0028): what was worked out from the
+        facts, without the framework (the keeper gives it back, `restored`) or the profile rows
+        last built (`group_rows`, rebuilt when asked)."""
+        state = dict(self.__dict__)
+        del state["framework"]
+        state["group_rows"] = {}
+        return state
+
+    def restored(self, framework: FrameworkSettings) -> Timelines:
+        """These timelines, unpickled, given back their framework."""
+        self.framework = framework
+        return self
+
     def _counted_timeline(self, inspections: tuple[ProviderInspectionFact, ...], group: str, data_date: date,
                           exclusions: dict[str, date]) -> _Timeline | None:
         """One provider's most recent counted inspection (¶27) from each date it changes on;
@@ -272,3 +294,15 @@ def timelines_for(evidence: AuthorityEvidence, framework: FrameworkSettings) -> 
     if timelines is None or timelines.framework is not framework:
         timelines = kept[id(framework)] = Timelines(evidence, framework)
     return timelines
+
+
+def timelines_built(evidence: AuthorityEvidence, framework: FrameworkSettings) -> Timelines | None:
+    """The timelines of these facts under this framework if they were built, else None."""
+    timelines = evidence.rule_indexes.get(id(framework))
+    return timelines if timelines is not None and timelines.framework is framework else None
+
+
+def keep_timelines(evidence: AuthorityEvidence, timelines: Timelines) -> None:
+    """Keep with these facts timelines built from equal facts (unpickled with them, ADR 0028)."""
+    evidence.rule_indexes[id(timelines.framework)] = timelines
+

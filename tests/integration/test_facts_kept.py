@@ -1,0 +1,199 @@
+"""Facts kept in the store across processes (ADR 0028), on SQLite and PostgreSQL: a new `Views`
+(a new process, as far as the views know) answers from the facts another kept, exactly as from
+the read model; a row that no longer holds (a later event about its authority, other code, an
+earlier time asked, bytes that cannot be read, a class it may not name) is never used; and
+keeping them never stops an answer (a store that refuses the write)."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from test_facts_bulk import LA, OTHER, SMALL, assert_same_facts, history
+
+import adapters.views as views_module
+from adapters.views import Views
+from domain.framework import framework_for
+from domain.rules.timelines import timelines_built
+from projections import facts_kept
+from projections.queries import authority_evidence
+from projections.tables import facts_kept as facts_kept_table
+
+YEAR = 2011
+DATES = (date(2011, 3, 31), date(2011, 8, 31), date(2011, 11, 8), date(2012, 1, 1))
+
+
+def kept_rows(ledger) -> dict[str, int]:
+    with ledger.engine.connect() as conn:
+        return dict(conn.execute(select(facts_kept_table.c.la_code, facts_kept_table.c.version)
+                                 .where(facts_kept_table.c.year == YEAR)).all())
+
+
+def keeping(ledger) -> Views:
+    """A national table as known now from the read model, its facts then kept in the store."""
+    views = Views(ledger, facts_in_store=True)
+    views.national(YEAR, as_at=DATES[0])
+    assert views.wait_kept_in_store(timeout=60)
+    return views
+
+
+def answers(views: Views) -> list:
+    """The national table at several dates, and the profiles (every layer) and proposals of the
+    authorities with evidence."""
+    out: list = [views.national(YEAR, as_at=d) for d in DATES]
+    for la in (LA, OTHER, SMALL):
+        for d in DATES:
+            out += [views.profile(la, year=YEAR, as_at=d, layer=layer) for layer in (1, 2, 3, 4)]
+            out.append(views.proposal(la, YEAR, as_at=d))
+            out.append(views.exceptions(la, YEAR, as_at=d))
+    return out
+
+
+def refuse_reads_together(monkeypatch) -> None:
+    """From now on, the views reading many authorities' facts from the read model fails."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the facts were read from the read model, not taken from the store")
+
+    monkeypatch.setattr(views_module, "authorities_evidence", refuse)
+
+
+def test_a_new_views_answers_from_the_facts_kept_exactly_as_from_the_read_model(ledger, clock, monkeypatch):
+    history(ledger, clock)
+    keeping(ledger)
+    rows = kept_rows(ledger)
+    assert len(rows) == len(ledger.authorities.all)  # every authority, the ones with nothing recorded too
+    expected = answers(Views(ledger))  # nothing kept anywhere: the read model
+
+    reads = []
+    real = views_module.authorities_evidence
+    monkeypatch.setattr(views_module, "authorities_evidence", lambda *a, **k: reads.append(a) or real(*a, **k))
+    singles = []
+    real_one = views_module.authority_evidence
+    monkeypatch.setattr(views_module, "authority_evidence", lambda *a, **k: singles.append(a) or real_one(*a, **k))
+    restored = Views(ledger, facts_in_store=True)
+    assert answers(restored) == expected
+    assert reads == [] and singles == []  # every fact came from the store
+    # the facts themselves are equal to the read model's, field by field, timelines included
+    fw = framework_for(YEAR)
+    for la in (LA, OTHER, SMALL):
+        kept = restored._facts.entry((la, YEAR, "now", True))[3]
+        assert_same_facts(kept, authority_evidence(ledger.engine, la, clock(), year=YEAR))
+        assert timelines_built(kept, fw) is not None and timelines_built(kept, fw).framework is fw
+
+
+def test_an_event_about_an_authority_makes_its_kept_facts_stale_and_they_are_kept_again(ledger, clock, monkeypatch):
+    history(ledger, clock)
+    keeping(ledger)
+    before = kept_rows(ledger)
+    clock.advance(hours=1)
+    ledger.record([{"type": "provider_inspection", "client_id": "new:1", "actor": "t", "urn": "EY900001",
+                    "occurred_on": "2011-06-01", "published_on": "2011-07-01", "overall_effectiveness": "good"}])
+    singles = []
+    real_one = views_module.authority_evidence
+    monkeypatch.setattr(views_module, "authority_evidence", lambda e, la, *a, **k: singles.append(la) or real_one(e, la, *a, **k))
+    views = Views(ledger, facts_in_store=True)
+    table = views.national(YEAR, as_at=DATES[2])
+    assert singles == [SMALL]  # only the authority the event is about is read again, the rest are kept
+    monkeypatch.setattr(views_module, "authority_evidence", real_one)
+    assert table == Views(ledger).national(YEAR, as_at=DATES[2])
+    assert views.wait_kept_in_store(timeout=60)
+    after = kept_rows(ledger)
+    assert after[SMALL] > before[SMALL]  # kept again, at the new event
+    assert {la: v for la, v in after.items() if la != SMALL} == {la: v for la, v in before.items() if la != SMALL}
+    assert answers(Views(ledger, facts_in_store=True)) == answers(Views(ledger))
+
+
+def test_a_question_as_known_at_an_earlier_time_reads_the_read_model(ledger, clock, monkeypatch):
+    times = history(ledger, clock)
+    keeping(ledger)
+    loads = []
+    real = facts_kept.load
+    monkeypatch.setattr(facts_kept, "load", lambda *a, **k: loads.append(a) or real(*a, **k))
+    for known_at in times[:-1]:
+        views = Views(ledger, facts_in_store=True)
+        assert views.national(YEAR, as_at=DATES[2], known_at=known_at) == \
+            Views(ledger).national(YEAR, as_at=DATES[2], known_at=known_at)
+        assert views.wait_kept_in_store(timeout=60)
+    assert loads == []  # never consulted
+    with ledger.engine.connect() as conn:  # and nothing kept as known at those times: one row each
+        assert conn.execute(select(func.count()).select_from(facts_kept_table)).scalar() == len(ledger.authorities.all)
+
+
+def test_kept_facts_read_after_the_time_asked_are_not_used(ledger, clock, monkeypatch):
+    """The clock set back before the facts were read (a test's clock): as in-process kept facts,
+    they may hold what was not yet known then, so the read model is read."""
+    history(ledger, clock)
+    keeping(ledger)
+    refuse_reads_together(monkeypatch)
+    Views(ledger, facts_in_store=True).national(YEAR, as_at=DATES[1])  # at the same time: from the store
+    clock.set(clock() - timedelta(days=1))
+    with pytest.raises(AssertionError, match="read from the read model"):
+        Views(ledger, facts_in_store=True).national(YEAR, as_at=DATES[1])
+
+
+@pytest.mark.parametrize("spoil", ["code", "bytes", "global"])
+def test_rows_that_do_not_hold_are_ignored_and_replaced(ledger, clock, monkeypatch, caplog, spoil):
+    history(ledger, clock)
+    keeping(ledger)
+    expected = Views(ledger).national(YEAR, as_at=DATES[2])
+    with ledger.engine.begin() as conn:
+        if spoil == "code":  # written by other code
+            conn.execute(update(facts_kept_table).values(code="0" * 64))
+        elif spoil == "bytes":
+            conn.execute(update(facts_kept_table).values(facts=b"not a pickle"))
+        else:  # a pickle that would call something other than the facts' own classes
+            conn.execute(update(facts_kept_table).values(facts=pickle.dumps(logging.getLogger)))
+    caplog.set_level(logging.WARNING, "csa.facts_kept")
+    views = Views(ledger, facts_in_store=True)
+    assert views.national(YEAR, as_at=DATES[2]) == expected
+    if spoil != "code":
+        assert f"kept facts of {LA} (2011) not used" in caplog.text
+        if spoil == "global":
+            assert "may not name logging.getLogger" in caplog.text
+    assert views.wait_kept_in_store(timeout=60)
+    # replaced: the next process takes every authority's facts from the store again
+    refuse_reads_together(monkeypatch)
+    assert Views(ledger, facts_in_store=True).national(YEAR, as_at=DATES[2]) == expected
+
+
+def test_a_store_that_refuses_the_write_still_answers(ledger, clock, monkeypatch, caplog):
+    history(ledger, clock)
+    engine = ledger.engine
+    real_begin = engine.begin
+
+    def read_only_begin():
+        from sqlalchemy.exc import OperationalError
+
+        raise OperationalError("INSERT INTO rm_facts_kept", {}, Exception("cannot execute INSERT in a read-only transaction"))
+
+    caplog.set_level(logging.WARNING, "csa.facts_kept")
+    views = Views(ledger, facts_in_store=True)
+    monkeypatch.setattr(engine, "begin", read_only_begin)
+    table = views.national(YEAR, as_at=DATES[2])
+    assert views.wait_kept_in_store(timeout=60)
+    monkeypatch.setattr(engine, "begin", real_begin)
+    assert table == Views(ledger).national(YEAR, as_at=DATES[2])
+    assert "facts not kept in the store" in caplog.text and "read-only" in caplog.text
+    assert kept_rows(ledger) == {}
+
+
+def test_an_older_version_never_replaces_a_newer_row(ledger, clock):
+    history(ledger, clock)
+    views = keeping(ledger)
+    rows = kept_rows(ledger)
+    got = views._facts.entry((LA, YEAR, "now", True))
+    assert facts_kept.store(ledger.engine, YEAR, [facts_kept.Kept(LA, got[1] - 1, got[2], got[3])]) == 1
+    assert kept_rows(ledger)[LA] == rows[LA]
+
+
+def test_warming_keeps_every_authoritys_facts_and_a_rebuild_empties_them(ledger, clock):
+    history(ledger, clock)
+    views = Views(ledger, facts_in_store=True)
+    assert views.warm(YEAR) == len(ledger.authorities.all)
+    assert views.wait_kept_in_store(timeout=60)
+    assert len(kept_rows(ledger)) == len(ledger.authorities.all)
+    ledger.rebuild()
+    assert kept_rows(ledger) == {}

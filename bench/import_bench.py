@@ -159,7 +159,7 @@ def main() -> None:
     for kind in a.stores.split(","):
         runs, keep = [], None
         by_mode: dict[bool, list[float]] = {m: [] for m in modes}
-        for i, beside in ((i, m) for i in range(a.repeat) for m in (modes if i % 2 == 0 else modes[::-1])):  # alternated: drift evens out
+        for i, beside in ((r, m) for r in range(a.repeat) for m in (modes if r % 2 == 0 else modes[::-1])):  # alternated: drift evens out
             url = new_store(kind, f"import-{a.scale}")
             prof = str(WORKDIR / f"profile-{a.scale}-{kind}.txt") if a.profile and i == 0 else None
             r = child("import", url=url, path=str(path), project=a.project, profile=prof, beside=beside)

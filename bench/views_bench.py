@@ -14,6 +14,9 @@ Each of (3) and (4) is reported as the service meets it:
   kept (they change only with an event about it), so the rules run again; `spread`: the
   same with dates weeks apart rather than day after day;
 - `cold`: nothing kept (a new `Views`): the facts read from the read model, then the rules;
+- `store`: nothing kept in the process (a new `Views`), the facts kept in the store by an
+  earlier one (ADR 0028): unpickled with their timelines, then the rules; alternated with `cold`,
+  in this process and (`--fresh-processes`) each in a new process, timing the table only;
 - `replay`: the baseline, every aggregate of the authority loaded with
   `Repository.get` and the same rules run on what they hold.
 
@@ -123,6 +126,32 @@ def replay_answer(ledger: Any, la_code: str, year: int, as_at: date) -> Any:
     return profile, propose_grade_from(cutoff, profile, fw)
 
 
+_NEW_PROCESS = """
+import json, sys, time
+from datetime import date
+sys.path.insert(0, {src!r})
+from adapters.ledger import Ledger
+from adapters.views import Views
+ledger = Ledger({url!r})
+ledger.catch_up()
+views = Views(ledger, facts_in_store={on!r})
+wall, cpu = time.perf_counter(), time.process_time()
+views.national({year!r}, as_at=date.fromisoformat({as_at!r}))
+print(json.dumps([time.perf_counter() - wall, time.process_time() - cpu]))
+"""
+
+
+def national_in_new_process(url: str, year: int, as_at: date, facts_in_store: bool) -> tuple[float, float]:
+    """(4) in a new interpreter: the table alone timed (wall, CPU), after the imports and the
+    store opened; with the facts the store keeps (ADR 0028) or reading the read model."""
+    import subprocess
+
+    code = _NEW_PROCESS.format(src=str(ROOT / "src"), url=url, on=facts_in_store, year=year, as_at=as_at.isoformat())
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall, cpu = json.loads(done.stdout.strip().splitlines()[-1])
+    return wall, cpu
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--database-url", required=True)
@@ -134,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--national-repeat", type=int, default=3)
     p.add_argument("--national-one-by-one", action="store_true",
                    help="also the table with nothing kept with the facts read one authority at a time, alternated")
+    p.add_argument("--fresh-processes", type=int, default=5,
+                   help="(4) in a new process each time, facts kept in the store and nothing kept, alternated")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
 
@@ -185,8 +216,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import adapters.views as views_module
 
-    national_cold, national_one, national_warm = Timer(), Timer(), Timer()
+    national_cold, national_one, national_warm, national_store = Timer(), Timer(), Timer(), Timer()
     together_from = views_module.BULK_READ_FROM
+    keeper = Views(ledger, facts_in_store=True)  # the facts kept in the store, if they are not yet
+    keeper.national(a.year, as_at=a.as_at - timedelta(days=100))
+    keeper.wait_kept_in_store()
+    del keeper
     nv = Views(ledger)
     for i in range(a.national_repeat):  # a new Views (nothing kept) and a new date each time
         if a.national_one_by_one:  # the same, the facts read one authority at a time (as before ADR 0026)
@@ -196,6 +231,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     Views(ledger).national(a.year, as_at=a.as_at - timedelta(days=i))
             finally:
                 views_module.BULK_READ_FROM = together_from
+        with national_store:  # nothing kept in the process, the facts kept in the store
+            Views(ledger, facts_in_store=True).national(a.year, as_at=a.as_at - timedelta(days=i))
         nv = Views(ledger)
         with national_cold:
             nv.national(a.year, as_at=a.as_at - timedelta(days=i))
@@ -206,7 +243,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for i in range(a.national_repeat):  # the last Views, its facts kept, a new date each time
         with national_warm:
             table = nv.national(a.year, as_at=a.as_at - timedelta(days=10 + i))
-    out["national"] = {"cold": national_cold.summary(), "warm": national_warm.summary(), "counts": table["counts"]}
+    out["national"] = {"cold": national_cold.summary(), "store": national_store.summary(),
+                       "warm": national_warm.summary(), "counts": table["counts"]}
+    if a.fresh_processes:
+        fresh_store, fresh_cold = Timer(), Timer()
+        for i in range(a.fresh_processes):
+            for timer, on in ((fresh_store, True), (fresh_cold, False)):
+                wall, cpu = national_in_new_process(a.database_url, a.year, a.as_at - timedelta(days=20 + i), on)
+                timer.wall.append(wall)
+                timer.cpu.append(cpu)
+        out["national"]["store_fresh_process"] = fresh_store.summary()
+        out["national"]["cold_fresh_process"] = fresh_cold.summary()
     if a.national_one_by_one:
         out["national"]["cold_one_by_one"] = national_one.summary()
     out["rss_mb"] = {"before": before_kb / 1024, "now": current_rss_kb() / 1024, "peak": rss_kb() / 1024}
@@ -227,7 +274,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{label:62} {s['median_ms']:8.1f}ms {s['p95_ms']:8.1f}ms  {s['n']:<3} {ratio}    "
               f"{s['cpu_median_ms']:.1f}, {s['cpu_p95_ms']:.1f} ms")
     for name, label in (("warm", "(4) national table, new as-at date (facts kept)"),
+                        ("store", "(4) national table, new Views, facts kept in the store"),
                         ("cold", "(4) national table, nothing kept"),
+                        ("store_fresh_process", "(4) ... new process, facts kept in the store"),
+                        ("cold_fresh_process", "(4) ... new process, nothing kept"),
                         ("cold_one_by_one", "(4) ... nothing kept, facts read one authority at a time")):
         if name not in out["national"]:
             continue

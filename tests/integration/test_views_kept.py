@@ -179,3 +179,27 @@ def test_the_cyclic_collector_is_paused_while_the_rules_run_and_resumed_after(le
     Views(ledger).national(2011, as_at=date(2011, 8, 31))
     assert seen and not any(seen), "paused during every run of the rules"
     assert gc.isenabled(), "and running again afterwards"
+
+
+def test_an_unpinned_view_reads_the_read_models_position_once(ledger, clock, monkeypatch):
+    """The CLI's views are not pinned to a position: each view reads it once and works out every
+    answer it keeps at it (profile, assessment, judgement), rather than once for each."""
+    ledger.record(providers_in_every_group(LA, "good") + block_b_good(LA))
+    views = Views(ledger)
+    reads = []
+    real = ledger.projector.position
+    monkeypatch.setattr(ledger.projector, "position", lambda: reads.append(1) or real())
+    for as_at in (date(2011, 6, 1), date(2011, 7, 1)):
+        for ask in (lambda: views.profile(LA, year=2011, as_at=as_at),
+                    lambda: views.proposal(LA, 2011, as_at=as_at),
+                    lambda: views.exceptions(LA, 2011, as_at=as_at)):
+            reads.clear()
+            assert ask()["la_code"] == LA
+            assert len(reads) == 1
+    start, end = views.point(2011, date(2011, 6, 1)), views.point(2011, date(2011, 7, 1))
+    reads.clear()
+    assert views.diff(LA, 2011, start, end)["la_code"] == LA and len(reads) == 1
+    # pinned views (an HTTP request's) read none
+    reads.clear()
+    views.at(real()).profile(LA, year=2011, as_at=date(2011, 8, 1))
+    assert reads == []

@@ -309,7 +309,8 @@ def _views():
 
     led = _ledger()
     led.catch_up()
-    return Views(led, facts_in_store=get_settings().views_facts_in_store)
+    s = get_settings()
+    return Views(led, facts_in_store=s.views_facts_in_store, facts_in_store_points=s.views_facts_in_store_points)
 
 
 def _show(view: dict[str, Any], as_json: bool, renderer) -> None:

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # process's first national table then unpickles them rather than reading ~600,000 rows (ADR
     # 0028). false: each process reads the read model itself.
     views_facts_in_store: bool = True
+    # Of the facts as known at a time a caller gave (an auditor's cut-off), kept in the store in
+    # the same way: how many such times per framework year (the latest written); ~75 MB each on
+    # the national set. 0: only the facts as known now are kept.
+    views_facts_in_store_points: int = 2
     # Requests (and garbage collections) that take this many milliseconds or more inside an API
     # worker are logged on `csa.timing`; 0 turns the log off. Every response says its own time
     # in the worker in `Server-Timing: app;dur=…` (docs/deployment.md).

@@ -85,10 +85,11 @@ class Views:
     and a new event simply makes new keys (ADR 0009)."""
 
     def __init__(self, ledger: Ledger, cache_entries: int = 512, cache_authorities: int = 160,
-                 facts_in_store: bool = False):
-        """`facts_in_store`: also keep the facts (as known now) of the authorities a national
-        table or a warm start used in the store, for other processes and later ones, and take
-        them from there when many are not kept here (ADR 0028)."""
+                 facts_in_store: bool = False, facts_in_store_points: int = 2):
+        """`facts_in_store`: also keep the facts of the authorities a national table or a warm
+        start used in the store, for other processes and later ones, and take them from there
+        when many are not kept here (ADR 0028): as known now, and as known at the last
+        `facts_in_store_points` earlier times asked for."""
         self.ledger = ledger
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._cache_entries = cache_entries
@@ -96,7 +97,7 @@ class Views:
         self._position: int | None = None
         self._kept_only = False
         self._facts = _FactsKept(cache_authorities)
-        self._in_store = _KeptInStore() if facts_in_store else None
+        self._in_store = _KeptInStore(facts_in_store_points) if facts_in_store else None
         self._assessed: OrderedDict[tuple, Any] = OrderedDict()
 
     def at(self, position: int) -> Views:
@@ -176,8 +177,9 @@ class Views:
         with self.ledger.engine.connect() as conn:  # read first: the facts read next are at least this new
             versions = {la: self._la_version(la, conn) for la in missing}
         kept: dict[str, AuthorityEvidence] = {}
-        if self._in_store is not None and asked is None:  # kept in the store by this or another process
-            for la, (facts, kept_read_at) in self._in_store.load(self.ledger.engine, year, versions, known_at).items():
+        if self._in_store is not None:  # kept in the store by this or another process
+            got = self._in_store.load(self.ledger.engine, year, _asked(asked), versions, known_at)
+            for la, (facts, kept_read_at) in got.items():
                 self._facts.put(keys[la], position, versions[la], kept_read_at, facts)
                 kept[la] = facts
             missing = [la for la in missing if la not in kept]
@@ -193,18 +195,20 @@ class Views:
         into_oldest_generation()
         return {**kept, **read}
 
-    def _keep_in_store(self, la_codes: list[str], fw: FrameworkSettings) -> None:
-        """With `facts_in_store`: keep in the store, in the background, the facts as known now
-        (and the timelines the rules built from them under `fw`) of these authorities that this
-        process keeps and the store does not hold yet at the same version (ADR 0028)."""
+    def _keep_in_store(self, la_codes: list[str], fw: FrameworkSettings, asked: datetime | None = None) -> None:
+        """With `facts_in_store`: keep in the store, in the background, the facts as known at
+        `asked` (None: now), and the timelines the rules built from them under `fw`, of these
+        authorities that this process keeps and the store does not hold yet at the same version
+        (ADR 0028)."""
         if self._in_store is None:
             return
         entries = []
+        point = _asked(asked)
         for la in la_codes:
-            got = self._facts.entry((la, fw.year, "now", True))
-            if got is not None and not self._in_store.holds(la, fw.year, got[1]):
+            got = self._facts.entry((la, fw.year, point, True))
+            if got is not None and not self._in_store.holds(la, fw.year, point, got[1]):
                 _, version, read_at, facts = got
-                entries.append(facts_kept.Kept(la, version, read_at, facts, timelines_built(facts, fw)))
+                entries.append(facts_kept.Kept(la, version, read_at, facts, timelines_built(facts, fw), point))
         self._in_store.keep(self.ledger.engine, fw.year, entries)
 
     def wait_kept_in_store(self, timeout: float | None = None) -> bool:
@@ -343,8 +347,7 @@ class Views:
                          "considerations": len(p.considerations)})
         if read:  # and the timelines worked out from them, kept with them
             into_oldest_generation()
-        if asked is None:
-            self._keep_in_store([a.la_code for a in authorities], fw)
+        self._keep_in_store([a.la_code for a in authorities], fw, asked)
         return rows
 
     @_at_one_position
@@ -567,27 +570,30 @@ class _KeptInStore:
     holds (la_code, year: version), and the one background thread that writes to it. Shared by
     the pinned copies of a `Views`."""
 
-    def __init__(self) -> None:
+    def __init__(self, points: int) -> None:
+        self._points = points
         self._lock = threading.Lock()
-        self._held: dict[tuple[str, int], int] = {}
+        self._held: dict[tuple[str, int, str], int] = {}
         self._writing: threading.Thread | None = None
 
-    def holds(self, la_code: str, year: int, version: int) -> bool:
+    def holds(self, la_code: str, year: int, asked: str, version: int) -> bool:
         with self._lock:
-            return self._held.get((la_code, year)) == version
+            return self._held.get((la_code, year, asked)) == version
 
-    def load(self, engine: Any, year: int, versions: dict[str, int],
+    def load(self, engine: Any, year: int, asked: str, versions: dict[str, int],
              known_at: datetime) -> dict[str, tuple[AuthorityEvidence, datetime]]:
-        got = facts_kept.load(engine, year, versions, known_at, framework_for(year))
+        if asked != facts_kept.NOW and self._points <= 0:
+            return {}
+        got = facts_kept.load(engine, year, versions, known_at, framework_for(year), asked)
         with self._lock:
-            self._held.update(((la, year), versions[la]) for la in got)
+            self._held.update(((la, year, asked), versions[la]) for la in got)
         return got
 
     def keep(self, engine: Any, year: int, entries: list[facts_kept.Kept]) -> None:
         """Write `entries` in a background thread (pickling the national set's facts takes a
         couple of seconds), unless one is writing already: what it leaves out is written after
         a later table. Not a daemon: a one-shot CLI process waits for it before it exits."""
-        if not entries:
+        if not entries or (entries[0].asked != facts_kept.NOW and self._points <= 0):
             return
         with self._lock:
             if self._writing is not None and self._writing.is_alive():
@@ -598,13 +604,13 @@ class _KeptInStore:
 
     def _write(self, engine: Any, year: int, entries: list[facts_kept.Kept]) -> None:
         try:
-            written = facts_kept.store(engine, year, entries)
+            written = facts_kept.store(engine, year, entries, self._points)
         except Exception:  # noqa: BLE001 - keeping is an optimisation: log it, answer as before
             logging.getLogger("csa.facts_kept").exception("facts not kept in the store")
             return
         if written:
-            with self._lock:
-                self._held.update(((e.la_code, year), e.version) for e in entries)
+            with self._lock:  # (rows of earlier times let go by `store` are simply not found later)
+                self._held.update(((e.la_code, year, e.asked), e.version) for e in entries)
 
     def wait(self, timeout: float | None = None) -> bool:
         with self._lock:

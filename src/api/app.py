@@ -72,7 +72,8 @@ def create_app(database_url: str | None = None, *, settings: Settings | None = N
         app.state.ledger = ledger
         app.state.views = Views(ledger, cache_entries=s.views_cache_answers,
                                 cache_authorities=s.views_cache_authorities,
-                                facts_in_store=s.views_facts_in_store)
+                                facts_in_store=s.views_facts_in_store,
+                                facts_in_store_points=s.views_facts_in_store_points)
         app.state.tokens = TokenStore(ledger.engine, s.token_pepper, cache_seconds=s.token_cache_seconds)
         app.state.probe = StoreProbe.for_store(ledger.database_url, ledger, app.state.tokens)
         stop = threading.Event()

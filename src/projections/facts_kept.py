@@ -11,8 +11,9 @@ A row holds exactly while the in-process rule holds: the latest event about the 
 still the one it is tagged with, and the time asked for is not before the time the facts were
 read at. It must also have been written by the same code (`code_digest`: the sources of the
 domain and the projections, the Python version, the pickle protocol); anything else is
-ignored and replaced by the next reader that reads the rows. Only the facts as known "now" are
-kept: a question as known at an earlier time reads the rows.
+ignored and replaced by the next reader that reads the rows. Rows are kept per time asked, as
+the in-process facts are: "now", and each known_at a caller gave (an auditor's cut-off);
+of the latter only the `points` most recently written are kept (`store`).
 
 Unpickling runs only the classes of the facts, the timelines, their vocabulary, `date`,
 `datetime` and `Fraction` (`_Unpickler.find_class`): a row naming anything else is refused
@@ -28,13 +29,13 @@ import pickle
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, delete, func, select
 from sqlalchemy.exc import DBAPIError
 
 import domain
@@ -51,6 +52,7 @@ from projections.tables import facts_kept
 log = logging.getLogger("csa.facts_kept")
 
 PROTOCOL = 5
+NOW = "now"  # the `asked` of facts as known now
 _FIELDS = tuple(f.name for f in fields(AuthorityEvidence))
 
 
@@ -70,13 +72,15 @@ def code_digest() -> str:
 @dataclass(frozen=True)
 class Kept:
     """One authority's facts to keep: read as known at `read_at`, after the latest event about
-    the authority was found at `version`; `timelines`, if the rules built them."""
+    the authority was found at `version`; `timelines`, if the rules built them; `asked`: "now",
+    or the known_at the caller gave (naive UTC, ISO)."""
 
     la_code: str
     version: int
     read_at: datetime
     facts: AuthorityEvidence
     timelines: Timelines | None = None
+    asked: str = NOW
 
 
 def dumps(facts: AuthorityEvidence, timelines: Timelines | None) -> bytes:
@@ -93,12 +97,17 @@ def loads(blob: bytes, framework: FrameworkSettings) -> AuthorityEvidence:
     return facts
 
 
-def store(engine: Engine, year: int, kept: Iterable[Kept]) -> int:
+def store(engine: Engine, year: int, kept: Iterable[Kept], points: int = 2) -> int:
     """Write these authorities' facts (one transaction). A row already tagged with a later
-    event is left as it is. Returns how many were written; 0 when the store refuses the write
-    (a read-only replica, say), which is logged: keeping is an optimisation, never required."""
-    rows = [{"la_code": k.la_code, "year": year, "version": k.version, "read_at": naive_utc(k.read_at),
-             "code": code_digest(), "facts": dumps(k.facts, k.timelines)} for k in kept]
+    event is left as it is. Of the known-at times other than "now", only the `points` most
+    recently written are kept for the year (each is ~75 MB on the national set): the rest are
+    deleted in the same transaction. Returns how many were written; 0 when the store refuses
+    the write (a read-only replica, say), which is logged: keeping is an optimisation, never
+    required."""
+    kept_at = datetime.now(UTC).replace(tzinfo=None)
+    rows = [{"la_code": k.la_code, "year": year, "asked": k.asked, "version": k.version,
+             "read_at": naive_utc(k.read_at), "kept_at": kept_at, "code": code_digest(),
+             "facts": dumps(k.facts, k.timelines)} for k in kept]
     if not rows:
         return 0
     if engine.dialect.name == "postgresql":
@@ -107,13 +116,21 @@ def store(engine: Engine, year: int, kept: Iterable[Kept]) -> int:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(facts_kept)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[facts_kept.c.la_code, facts_kept.c.year],
-        set_={c: stmt.excluded[c] for c in ("version", "read_at", "code", "facts")},
+        index_elements=[facts_kept.c.la_code, facts_kept.c.year, facts_kept.c.asked],
+        set_={c: stmt.excluded[c] for c in ("version", "read_at", "kept_at", "code", "facts")},
         where=facts_kept.c.version <= stmt.excluded.version,
     )
+    latest_points = (select(facts_kept.c.asked)
+                     .where(facts_kept.c.year == year, facts_kept.c.asked != NOW)
+                     .group_by(facts_kept.c.asked)
+                     .order_by(func.max(facts_kept.c.kept_at).desc(), facts_kept.c.asked.desc())
+                     .limit(bindparam("points")))
+    let_go = delete(facts_kept).where(facts_kept.c.year == year, facts_kept.c.asked != NOW,
+                                      facts_kept.c.asked.not_in(latest_points))
     try:
         with engine.begin() as conn:
             conn.execute(stmt, rows)
+            conn.execute(let_go, {"points": max(points, 0)})
     except DBAPIError as e:
         log.warning("facts not kept in the store: %s", e.orig if e.orig is not None else e)
         return 0
@@ -121,24 +138,24 @@ def store(engine: Engine, year: int, kept: Iterable[Kept]) -> int:
 
 
 def load(engine: Engine, year: int, versions: Mapping[str, int], known_at: datetime,
-         framework: FrameworkSettings) -> dict[str, tuple[AuthorityEvidence, datetime]]:
+         framework: FrameworkSettings, asked: str = NOW) -> dict[str, tuple[AuthorityEvidence, datetime]]:
     """The kept facts, with the time each was read at, of those authorities in `versions`
-    (la_code: the position of the latest event about it, read before this) whose row still
-    holds as known at `known_at`: the same version, read at or before `known_at`, by this
-    code. A row that cannot be read is ignored (and logged)."""
+    (la_code: the position of the latest event about it, read before this) kept for the time
+    `asked` ("now" or the known_at given) whose row still holds as known at `known_at`: the
+    same version, read at or before `known_at`, by this code. A row that cannot be read is
+    ignored (and logged)."""
     if not versions:
         return {}
     k = naive_utc(known_at)
-    q = select(facts_kept.c.la_code, facts_kept.c.version, facts_kept.c.read_at).where(
-        facts_kept.c.year == year, facts_kept.c.code == code_digest())
+    mine = (facts_kept.c.year == year, facts_kept.c.asked == asked, facts_kept.c.code == code_digest())
+    q = select(facts_kept.c.la_code, facts_kept.c.version, facts_kept.c.read_at).where(*mine)
     with engine.connect() as conn:
         holding = [la for la, version, read_at in conn.execute(q)
                    if versions.get(la) == version and naive_utc(read_at) <= k]
         if not holding:
             return {}
         blobs = conn.execute(select(facts_kept.c.la_code, facts_kept.c.read_at, facts_kept.c.facts).where(
-            facts_kept.c.year == year, facts_kept.c.code == code_digest(),
-            facts_kept.c.la_code.in_(holding))).all()
+            *mine, facts_kept.c.la_code.in_(holding))).all()
     out: dict[str, tuple[AuthorityEvidence, datetime]] = {}
     for la, read_at, blob in blobs:
         if versions.get(la) is None:

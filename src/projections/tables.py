@@ -84,17 +84,20 @@ projector_position = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-# Each authority's facts as known "now" and the rules' timelines built from them, kept across
-# processes and restarts (ADR 0028, `projections.facts_kept`): a pickle tagged with the log
-# position of the latest event about the authority when they were read, the time they were read
-# at, and a digest of the code that built them. Worked out from the read model, never the record:
+# Each authority's facts as known "now" (or at a time asked for: `asked`, a few of them) and the
+# rules' timelines built from them, kept across processes and restarts (ADR 0028,
+# `projections.facts_kept`): a pickle tagged with the log position of the latest event about the
+# authority when they were read, the time they were read at, and a digest of the code that built
+# them; `kept_at`: when they were written (the oldest known-at times are let go first). Worked out from the read model, never the record:
 # a row that no longer holds is ignored, then replaced.
 facts_kept = Table(
     "rm_facts_kept", metadata,
     Column("la_code", String(3), primary_key=True),
     Column("year", Integer, primary_key=True),
+    Column("asked", String(32), primary_key=True),  # "now", or the known_at asked (naive UTC, ISO)
     Column("version", BigInteger, nullable=False),
     Column("read_at", DateTime, nullable=False),
+    Column("kept_at", DateTime, nullable=False),
     Column("code", String(64), nullable=False),
     Column("facts", LargeBinary, nullable=False),
 )

@@ -26,10 +26,15 @@ YEAR = 2011
 DATES = (date(2011, 3, 31), date(2011, 8, 31), date(2011, 11, 8), date(2012, 1, 1))
 
 
-def kept_rows(ledger) -> dict[str, int]:
+def kept_rows(ledger, asked: str = "now") -> dict[str, int]:
     with ledger.engine.connect() as conn:
         return dict(conn.execute(select(facts_kept_table.c.la_code, facts_kept_table.c.version)
-                                 .where(facts_kept_table.c.year == YEAR)).all())
+                                 .where(facts_kept_table.c.year == YEAR, facts_kept_table.c.asked == asked)).all())
+
+
+def points_kept(ledger) -> set[str]:
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(select(facts_kept_table.c.asked).where(facts_kept_table.c.year == YEAR)).scalars())
 
 
 def keeping(ledger) -> Views:
@@ -106,20 +111,57 @@ def test_an_event_about_an_authority_makes_its_kept_facts_stale_and_they_are_kep
     assert answers(Views(ledger, facts_in_store=True)) == answers(Views(ledger))
 
 
-def test_a_question_as_known_at_an_earlier_time_reads_the_read_model(ledger, clock, monkeypatch):
+def test_facts_as_known_at_an_earlier_time_are_kept_apart_and_answer_a_new_process(ledger, clock, monkeypatch):
+    """An auditor's question as known at a cut-off: its facts are kept under that time, apart from
+    "now", and a new process answers it from them exactly as from the read model."""
     times = history(ledger, clock)
     keeping(ledger)
-    loads = []
-    real = facts_kept.load
-    monkeypatch.setattr(facts_kept, "load", lambda *a, **k: loads.append(a) or real(*a, **k))
+    now_rows = kept_rows(ledger)
+    expected = {}
     for known_at in times[:-1]:
-        views = Views(ledger, facts_in_store=True)
-        assert views.national(YEAR, as_at=DATES[2], known_at=known_at) == \
-            Views(ledger).national(YEAR, as_at=DATES[2], known_at=known_at)
+        views = Views(ledger, facts_in_store=True, facts_in_store_points=4)
+        expected[known_at] = Views(ledger).national(YEAR, as_at=DATES[2], known_at=known_at)
+        assert views.national(YEAR, as_at=DATES[2], known_at=known_at) == expected[known_at]
         assert views.wait_kept_in_store(timeout=60)
-    assert loads == []  # never consulted
-    with ledger.engine.connect() as conn:  # and nothing kept as known at those times: one row each
-        assert conn.execute(select(func.count()).select_from(facts_kept_table)).scalar() == len(ledger.authorities.all)
+    asked = {k.replace(tzinfo=None).isoformat() for k in times[:-1]}
+    assert points_kept(ledger) == {"now"} | asked
+    assert kept_rows(ledger) == now_rows  # "now" untouched
+    assert expected[times[0]] != expected[times[2]]  # they do differ: nothing was known at first
+    refuse_reads_together(monkeypatch)
+    for known_at in times[:-1]:
+        views = Views(ledger, facts_in_store=True, facts_in_store_points=4)
+        assert views.national(YEAR, as_at=DATES[2], known_at=known_at) == expected[known_at]
+        la_view = views.profile(LA, year=YEAR, as_at=DATES[1], known_at=known_at, layer=2)
+        monkeypatch.undo()
+        assert la_view == Views(ledger).profile(LA, year=YEAR, as_at=DATES[1], known_at=known_at, layer=2)
+        refuse_reads_together(monkeypatch)
+
+
+@pytest.mark.parametrize("points", [1, 0])
+def test_only_the_latest_known_at_times_are_kept(ledger, clock, monkeypatch, points):
+    times = history(ledger, clock)
+    keeping(ledger)
+    for known_at in times[1:3]:
+        views = Views(ledger, facts_in_store=True, facts_in_store_points=points)
+        views.national(YEAR, as_at=DATES[2], known_at=known_at)
+        assert views.wait_kept_in_store(timeout=60)
+    latest = times[2].replace(tzinfo=None).isoformat()
+    assert points_kept(ledger) == ({"now", latest} if points else {"now"})
+    if points:
+        assert len(kept_rows(ledger, latest)) == len(ledger.authorities.all)
+    reads = []
+    real = views_module.authorities_evidence
+    monkeypatch.setattr(views_module, "authorities_evidence", lambda *a, **k: reads.append(a) or real(*a, **k))
+    latest_views = Views(ledger, facts_in_store=True, facts_in_store_points=points)
+    latest_views.national(YEAR, as_at=DATES[2], known_at=times[2])
+    assert len(reads) == (0 if points else 1)  # kept, unless none are
+    reads.clear()
+    earlier_views = Views(ledger, facts_in_store=True, facts_in_store_points=points)
+    earlier_views.national(YEAR, as_at=DATES[2], known_at=times[1])
+    assert len(reads) == 1  # let go: read from the read model
+    assert latest_views.wait_kept_in_store(timeout=60) and earlier_views.wait_kept_in_store(timeout=60)
+    # and now the latest written in its place
+    assert points_kept(ledger) == ({"now", times[1].replace(tzinfo=None).isoformat()} if points else {"now"})
 
 
 def test_kept_facts_read_after_the_time_asked_are_not_used(ledger, clock, monkeypatch):

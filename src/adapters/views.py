@@ -13,11 +13,13 @@ import functools
 import gc
 import logging
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -66,7 +68,8 @@ def _at_one_position(view: Callable[..., Any]) -> Callable[..., Any]:
     """A view worked out at one read-model position, read once when the views are not pinned
     (the CLI, a benchmark): not once for each answer it keeps (the profile, the assessment and
     the proposal's judgement would each read it), ~0.7 ms a read on the national store. An HTTP
-    request's views are pinned already (`Views.at`)."""
+    request's views are pinned already (`Views.at`). The position is read before the view takes
+    the time "now", which the facts' tags rely on (`_la_version`)."""
     @functools.wraps(view)
     def pinned(self: Views, *args: Any, **kwargs: Any) -> Any:
         return view(self if self._position is not None else self.at(self.position()), *args, **kwargs)
@@ -216,11 +219,16 @@ class Views:
         return True if self._in_store is None else self._in_store.wait(timeout)
 
     def _la_version(self, la_code: str, conn: Any = None) -> int:
-        """The log position of the latest event about the authority (its providers' included)."""
+        """The log position of the latest event about the authority (its providers' included), up
+        to the read model's position the views work at. A view reads that position before it
+        takes the time "now" (`_at_one_position`, an HTTP request's `Views.at`), so every event
+        the tag counts was committed, and so recorded, before the facts' known_at: facts tagged
+        with an event they leave out (one committed after "now" was taken) are never kept."""
         if conn is None:
             with self.ledger.engine.connect() as conn:
                 return self._la_version(la_code, conn)
-        return conn.execute(select(func.max(event_log.c.position)).where(event_log.c.la_code == la_code)).scalar() or 0
+        return conn.execute(select(func.max(event_log.c.position)).where(
+            event_log.c.la_code == la_code, event_log.c.position <= self.position())).scalar() or 0
 
     def _assess(self, la_code: str, fw: FrameworkSettings, pt: Point, inspector_notes: bool = True,
                 asked: datetime | None = None, facts: AuthorityEvidence | None = None):
@@ -239,6 +247,7 @@ class Views:
 
         return self._kept(key, compute, self._assessed, ASSESSMENTS_KEPT)
 
+    @_at_one_position
     def warm(self, year: int = LATEST_YEAR, stop: threading.Event | None = None) -> int:
         """Read every authority's facts as known now, to be kept (as many as the cache holds),
         with the timelines the rules work out once from them (ADR 0024): the first question
@@ -313,6 +322,7 @@ class Views:
                             lambda: [e.to_dict() for e in self._assess(la_code, fw, pt, asked=known_at)[0].exceptions_list])
         return {**self._header(la_code, pt, year=year), "exceptions": listed}
 
+    @_at_one_position
     def national(self, year: int, *, as_at: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
         fw = framework_for(year)
         pt = self.point(year, as_at, known_at)
@@ -567,14 +577,20 @@ class _FactsKept:
 
 class _KeptInStore:
     """The facts kept in the store (ADR 0028), as seen from one process: what it knows the store
-    holds (la_code, year: version), and the one background thread that writes to it. Shared by
-    the pinned copies of a `Views`."""
+    holds ((la_code, year, asked): version), the entries waiting to be written, and the one
+    background thread that writes them. Shared by the pinned copies of a `Views`. After the store
+    refuses a write (a read-only replica), nothing is offered for `REFUSED_PAUSE` seconds, so
+    that ~2 s of pickling is not spent again at every new position."""
+
+    REFUSED_PAUSE = 300.0
 
     def __init__(self, points: int) -> None:
         self._points = points
         self._lock = threading.Lock()
         self._held: dict[tuple[str, int, str], int] = {}
+        self._waiting: dict[tuple[str, int, str], facts_kept.Kept] = {}
         self._writing: threading.Thread | None = None
+        self._refused_until = 0.0
 
     def holds(self, la_code: str, year: int, asked: str, version: int) -> bool:
         with self._lock:
@@ -584,33 +600,47 @@ class _KeptInStore:
              known_at: datetime) -> dict[str, tuple[AuthorityEvidence, datetime]]:
         if asked != facts_kept.NOW and self._points <= 0:
             return {}
-        got = facts_kept.load(engine, year, versions, known_at, framework_for(year), asked)
+        got = facts_kept.load(engine, year, versions, known_at, framework_for(year), asked, code=_CODE)
         with self._lock:
             self._held.update(((la, year, asked), versions[la]) for la in got)
         return got
 
     def keep(self, engine: Any, year: int, entries: list[facts_kept.Kept]) -> None:
         """Write `entries` in a background thread (pickling the national set's facts takes a
-        couple of seconds), unless one is writing already: what it leaves out is written after
-        a later table. Not a daemon: a one-shot CLI process waits for it before it exits."""
-        if not entries or (entries[0].asked != facts_kept.NOW and self._points <= 0):
-            return
+        couple of seconds); while one is writing they wait, and it writes them next. Not a
+        daemon: a one-shot CLI process waits for it before it exits."""
+        entries = [e for e in entries if e.asked == facts_kept.NOW or self._points > 0]
         with self._lock:
-            if self._writing is not None and self._writing.is_alive():
+            if not entries or time.monotonic() < self._refused_until:
                 return
-            self._writing = threading.Thread(target=self._write, args=(engine, year, entries),
-                                             name="facts-kept", daemon=False)
-            self._writing.start()
+            for e in entries:
+                self._waiting[(e.la_code, year, e.asked)] = e
+            if self._writing is None or not self._writing.is_alive():
+                self._writing = threading.Thread(target=self._write, args=(engine,), name="facts-kept", daemon=False)
+                self._writing.start()
 
-    def _write(self, engine: Any, year: int, entries: list[facts_kept.Kept]) -> None:
-        try:
-            written = facts_kept.store(engine, year, entries, self._points)
-        except Exception:  # noqa: BLE001 - keeping is an optimisation: log it, answer as before
-            logging.getLogger("csa.facts_kept").exception("facts not kept in the store")
-            return
-        if written:
-            with self._lock:  # (rows of earlier times let go by `store` are simply not found later)
-                self._held.update(((e.la_code, year, e.asked), e.version) for e in entries)
+    def _write(self, engine: Any) -> None:
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    return
+                waiting, self._waiting = self._waiting, {}
+            by_year: dict[int, list[facts_kept.Kept]] = {}
+            for (_, year, _), e in waiting.items():
+                by_year.setdefault(year, []).append(e)
+            for year, entries in by_year.items():
+                try:
+                    facts_kept.store(engine, year, entries, self._points, code=_CODE)
+                except Exception as e:  # noqa: BLE001 - keeping is an optimisation: log it, answer as before
+                    logging.getLogger("csa.facts_kept").warning(
+                        "facts not kept in the store (not offered again for %.0f s): %s", self.REFUSED_PAUSE,
+                        getattr(e, "orig", None) or e)
+                    with self._lock:
+                        self._refused_until = time.monotonic() + self.REFUSED_PAUSE
+                        self._waiting.clear()
+                    return
+                with self._lock:  # (rows of earlier times let go by `store` are simply not found later)
+                    self._held.update(((e.la_code, year, e.asked), e.version) for e in entries)
 
     def wait(self, timeout: float | None = None) -> bool:
         with self._lock:
@@ -619,3 +649,8 @@ class _KeptInStore:
             writing.join(timeout)
             return not writing.is_alive()
         return True
+
+
+# The digest the kept facts are written and taken under: the domain's and the projections'
+# sources and this module's, which decides the keys (ADR 0028).
+_CODE = facts_kept.code_digest(Path(__file__))

@@ -5,19 +5,24 @@ interpreter (ADR 0026): the national table with nothing kept spends most of its 
 and so does every new process (the one-shot CLI, a restarted or added API worker). The views
 keep facts per process (`adapters.views._FactsKept`); this module keeps them in the store as
 well, as the facts and the rules' timelines (ADR 0024) pickled together, one row per
-authority and framework year in `rm_facts_kept`.
+authority, framework year and time asked in `rm_facts_kept`.
 
 A row holds exactly while the in-process rule holds: the latest event about the authority is
 still the one it is tagged with, and the time asked for is not before the time the facts were
 read at. It must also have been written by the same code (`code_digest`: the sources of the
-domain and the projections, the Python version, the pickle protocol); anything else is
-ignored and replaced by the next reader that reads the rows. Rows are kept per time asked, as
-the in-process facts are: "now", and each known_at a caller gave (an auditor's cut-off);
-of the latter only the `points` most recently written are kept (`store`).
+domain and the projections, and whatever else the caller names, the Python version, the pickle
+protocol); anything else is ignored and replaced by the next reader that reads the rows. Rows
+are kept per time asked, as the in-process facts are: "now", and each known_at a caller gave
+(an auditor's cut-off); of the latter only the `points` most recently written are kept.
 
-Unpickling runs only the classes of the facts, the timelines, their vocabulary, `date`,
-`datetime` and `Fraction` (`_Unpickler.find_class`): a row naming anything else is refused
-and ignored, so the store's bytes can build facts but never call anything else.
+Facts as known "now" are kept only if no event about the authority was recorded after the time
+they were read at (`store`): an event recorded after it but projected before the facts were
+read (a writer whose clock is ahead, or one that committed meanwhile) is counted in the tag but
+left out of the facts, and a row so tagged would hold for every later process.
+
+Unpickling builds only the facts' classes, the timelines, their vocabulary's enums, `date`,
+`datetime` and `Fraction` from a bounded text (`_Unpickler.find_class`): a row naming anything
+else is refused and ignored, so the store's bytes can build facts but never call anything else.
 """
 
 from __future__ import annotations
@@ -26,17 +31,18 @@ import hashlib
 import io
 import logging
 import pickle
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
-from functools import cache
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 import domain
 import domain.rules.facts as facts_module
@@ -47,7 +53,7 @@ from domain.framework import FrameworkSettings
 from domain.rules.facts import AuthorityEvidence
 from domain.rules.timelines import Timelines, keep_timelines
 from projections.projector import naive_utc
-from projections.tables import facts_kept
+from projections.tables import event_log, facts_kept
 
 log = logging.getLogger("csa.facts_kept")
 
@@ -56,17 +62,26 @@ NOW = "now"  # the `asked` of facts as known now
 _FIELDS = tuple(f.name for f in fields(AuthorityEvidence))
 
 
-@cache
-def code_digest() -> str:
+def code_digest(*extra: Path) -> str | None:
     """A digest of what decides the kept facts' bytes and meaning: the sources of `domain` (the
-    facts, the timelines, the frameworks) and `projections` (the read model and its queries),
-    the Python version and the pickle protocol. A row written by other code is ignored."""
+    facts, the timelines, the frameworks), of `projections` (the read model and its queries) and
+    the `extra` files (the caller's keys), the Python version and the pickle protocol. Worked out
+    from the files when the process starts (`CODE`), not when first used: a process still running
+    old code after new files were installed keeps its old digest. None when the sources are not
+    there (a deployment of compiled files only): nothing is then kept or taken."""
     h = hashlib.sha256(f"{sys.version_info[:2]} pickle {PROTOCOL}\n".encode())
+    sources = 0
     for package in (domain, projections):
         root = Path(package.__file__).parent
         for path in sorted(root.rglob("*.py")):
             h.update(str(path.relative_to(root.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
+            sources += 1
+    for path in extra:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest() if sources else None
+
+
+CODE = code_digest()
 
 
 @dataclass(frozen=True)
@@ -97,16 +112,22 @@ def loads(blob: bytes, framework: FrameworkSettings) -> AuthorityEvidence:
     return facts
 
 
-def store(engine: Engine, year: int, kept: Iterable[Kept], points: int = 2) -> int:
-    """Write these authorities' facts (one transaction). A row already tagged with a later
-    event is left as it is. Of the known-at times other than "now", only the `points` most
-    recently written are kept for the year (each is ~75 MB on the national set): the rest are
-    deleted in the same transaction. Returns how many were written; 0 when the store refuses
-    the write (a read-only replica, say), which is logged: keeping is an optimisation, never
-    required."""
+def store(engine: Engine, year: int, kept: Iterable[Kept], points: int = 2, code: str | None = CODE) -> int:
+    """Offer these authorities' facts to the store (one transaction). A row already tagged with
+    a later event is left as it is. Facts as known now are left out if an event about their
+    authority was recorded after they were read (module docstring). Of the known-at times other
+    than "now", only the `points` most recently written are kept for the year (each is ~75 MB on
+    the national set): the rest are deleted in the same transaction. Returns how many rows were
+    offered; raises SQLAlchemyError when the store refuses the write (a read-only replica, say):
+    the caller logs it, keeping being an optimisation, never required."""
+    kept = list(kept)
+    if code is None or not kept:
+        return 0
+    with engine.connect() as conn:
+        kept = _known_when_read(conn, kept)
     kept_at = datetime.now(UTC).replace(tzinfo=None)
     rows = [{"la_code": k.la_code, "year": year, "asked": k.asked, "version": k.version,
-             "read_at": naive_utc(k.read_at), "kept_at": kept_at, "code": code_digest(),
+             "read_at": naive_utc(k.read_at), "kept_at": kept_at, "code": code,
              "facts": dumps(k.facts, k.timelines)} for k in kept]
     if not rows:
         return 0
@@ -127,41 +148,66 @@ def store(engine: Engine, year: int, kept: Iterable[Kept], points: int = 2) -> i
                      .limit(bindparam("points")))
     let_go = delete(facts_kept).where(facts_kept.c.year == year, facts_kept.c.asked != NOW,
                                       facts_kept.c.asked.not_in(latest_points))
-    try:
-        with engine.begin() as conn:
-            conn.execute(stmt, rows)
-            conn.execute(let_go, {"points": max(points, 0)})
-    except DBAPIError as e:
-        log.warning("facts not kept in the store: %s", e.orig if e.orig is not None else e)
-        return 0
+    with engine.begin() as conn:
+        conn.execute(stmt, rows)
+        conn.execute(let_go, {"points": max(points, 0)})
     return len(rows)
 
 
+def _known_when_read(conn: Any, kept: list[Kept]) -> list[Kept]:
+    """Those of `kept` that hold every event about their authority up to their tag: for facts as
+    known now, none about the authority recorded after they were read (one sequential scan of
+    the log's index for the events recorded since the earliest of them was read, in the store)."""
+    now = [k for k in kept if k.asked == NOW]
+    if not now:
+        return kept
+    since = min(naive_utc(k.read_at) for k in now)
+    q = (select(event_log.c.la_code, func.max(event_log.c.recorded_at))
+         .where(event_log.c.recorded_at > since).group_by(event_log.c.la_code))
+    if conn.dialect.name == "sqlite":  # the table in rowid order, not by random access through an index
+        q = q.with_hint(event_log, "NOT INDEXED", "sqlite")
+    later = {la: naive_utc(at) for la, at in conn.execute(q)}
+    return [k for k in kept if k.asked != NOW or k.la_code not in later or later[k.la_code] <= naive_utc(k.read_at)]
+
+
 def load(engine: Engine, year: int, versions: Mapping[str, int], known_at: datetime,
-         framework: FrameworkSettings, asked: str = NOW) -> dict[str, tuple[AuthorityEvidence, datetime]]:
+         framework: FrameworkSettings, asked: str = NOW,
+         code: str | None = CODE) -> dict[str, tuple[AuthorityEvidence, datetime]]:
     """The kept facts, with the time each was read at, of those authorities in `versions`
     (la_code: the position of the latest event about it, read before this) kept for the time
     `asked` ("now" or the known_at given) whose row still holds as known at `known_at`: the
-    same version, read at or before `known_at`, by this code. A row that cannot be read is
-    ignored (and logged)."""
-    if not versions:
+    same version, read at or before `known_at`, by this code. A row that cannot be read, or a
+    store that cannot be asked, is ignored (and logged): the facts are then read as before."""
+    if not versions or code is None:
         return {}
     k = naive_utc(known_at)
-    mine = (facts_kept.c.year == year, facts_kept.c.asked == asked, facts_kept.c.code == code_digest())
-    q = select(facts_kept.c.la_code, facts_kept.c.version, facts_kept.c.read_at).where(*mine)
-    with engine.connect() as conn:
-        holding = [la for la, version, read_at in conn.execute(q)
-                   if versions.get(la) == version and naive_utc(read_at) <= k]
-        if not holding:
-            return {}
-        blobs = conn.execute(select(facts_kept.c.la_code, facts_kept.c.read_at, facts_kept.c.facts).where(
-            *mine, facts_kept.c.la_code.in_(holding))).all()
+    mine = (facts_kept.c.year == year, facts_kept.c.asked == asked, facts_kept.c.code == code)
+
+    def holds(la: str, version: int, read_at: datetime) -> bool:
+        return versions.get(la) == version and naive_utc(read_at) <= k
+
+    try:
+        with engine.connect() as conn:
+            holding = [la for la, version, read_at in conn.execute(
+                select(facts_kept.c.la_code, facts_kept.c.version, facts_kept.c.read_at).where(*mine))
+                       if holds(la, version, read_at)]
+            if not holding:
+                return {}
+            # the tag read again with the bytes: another process may have replaced the row meanwhile
+            rows = conn.execute(select(facts_kept.c.la_code, facts_kept.c.version, facts_kept.c.read_at,
+                                       facts_kept.c.facts).where(*mine, facts_kept.c.la_code.in_(holding))).all()
+    except SQLAlchemyError as e:
+        log.warning("kept facts not read from the store: %s", getattr(e, "orig", None) or e)
+        return {}
     out: dict[str, tuple[AuthorityEvidence, datetime]] = {}
-    for la, read_at, blob in blobs:
-        if versions.get(la) is None:
+    for la, version, read_at, blob in rows:
+        if not holds(la, version, read_at):
             continue
         try:
-            out[la] = (loads(bytes(blob), framework), naive_utc(read_at))
+            facts = loads(bytes(blob), framework)
+            if facts.la_code != la:
+                raise ValueError(f"the row of {la} holds the facts of {facts.la_code}")
+            out[la] = (facts, naive_utc(read_at))
         except Exception as e:  # noqa: BLE001 - a row that cannot be read is read again from the read model
             log.warning("kept facts of %s (%s) not used: %s: %s", la, year, type(e).__name__, e)
     return out
@@ -169,12 +215,26 @@ def load(engine: Engine, year: int, versions: Mapping[str, int], known_at: datet
 
 # --- what a kept row may build ------------------------------------------------------------
 
+_FRACTION_TEXT = re.compile(r"-?[0-9]{1,60}(/[0-9]{1,60})?")
+_FRACTION_BITS = 256
+
+
+def _fraction(*args: Any) -> Fraction:
+    """`Fraction` as pickled (`Fraction(numerator, denominator)`, or a text "n" or "n/d"), from
+    integers of at most 256 bits or a text of at most 60 digits each: never from a text such as
+    "1e1000000000", which would compute a power of ten for hours, nor from huge integers."""
+    if len(args) == 2 and all(type(a) is int and a.bit_length() <= _FRACTION_BITS for a in args) and args[1]:
+        return Fraction(*args)
+    if len(args) == 1 and isinstance(args[0], str) and _FRACTION_TEXT.fullmatch(args[0]):
+        return Fraction(args[0])
+    raise pickle.UnpicklingError(f"kept facts may not build Fraction{args!r:.80}")
+
 
 def _allowed() -> dict[tuple[str, str], Any]:
     allowed: dict[tuple[str, str], Any] = {
-        ("datetime", "date"): __import__("datetime").date,
+        ("datetime", "date"): date,
         ("datetime", "datetime"): datetime,
-        ("fractions", "Fraction"): __import__("fractions").Fraction,
+        ("fractions", "Fraction"): _fraction,
         (timelines_module.__name__, "Timelines"): Timelines,
         (timelines_module.__name__, "Changes"): timelines_module.Changes,
     }

@@ -51,6 +51,7 @@ def test_a_second_process_answers_the_national_table_from_the_facts_the_first_ke
         raise AssertionError("the second process read the facts from the read model")
 
     monkeypatch.setattr(views_module, "authorities_evidence", refuse)
+    monkeypatch.setattr(views_module, "authority_evidence", refuse)
     for api in open_api(store_url, clock):
         second = api.client.get("/v1/national/2011", headers=api.as_("inspector"))
         assert second.status_code == 200, second.text

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, select, update
 from test_facts_bulk import LA, OTHER, SMALL, assert_same_facts, history
 
 import adapters.views as views_module
@@ -21,6 +22,7 @@ from domain.rules.timelines import timelines_built
 from projections import facts_kept
 from projections.queries import authority_evidence
 from projections.tables import facts_kept as facts_kept_table
+from tests.conftest import FakeClock
 
 YEAR = 2011
 DATES = (date(2011, 3, 31), date(2011, 8, 31), date(2011, 11, 8), date(2012, 1, 1))
@@ -227,7 +229,7 @@ def test_an_older_version_never_replaces_a_newer_row(ledger, clock):
     views = keeping(ledger)
     rows = kept_rows(ledger)
     got = views._facts.entry((LA, YEAR, "now", True))
-    assert facts_kept.store(ledger.engine, YEAR, [facts_kept.Kept(LA, got[1] - 1, got[2], got[3])]) == 1
+    facts_kept.store(ledger.engine, YEAR, [facts_kept.Kept(LA, got[1] - 1, got[2], got[3])], code=views_module._CODE)
     assert kept_rows(ledger)[LA] == rows[LA]
 
 
@@ -239,3 +241,150 @@ def test_warming_keeps_every_authoritys_facts_and_a_rebuild_empties_them(ledger,
     assert len(kept_rows(ledger)) == len(ledger.authorities.all)
     ledger.rebuild()
     assert kept_rows(ledger) == {}
+
+
+def test_facts_missing_an_event_recorded_after_they_were_read_are_never_kept(store_url, ledger, clock):
+    """An event recorded after the time a table asked about (a writer whose clock is ahead, or
+    one that committed meanwhile) but projected before the facts were read: counted in the tag,
+    left out of the facts. Kept, they would hold for every later process; so they are not."""
+    from adapters.ledger import Ledger
+
+    history(ledger, clock)
+    other = Ledger(store_url, clock=FakeClock(clock() + timedelta(seconds=5)))
+    try:
+        other.record([{"type": "provider_inspection", "client_id": "ahead:1", "actor": "t", "urn": "EY900001",
+                       "occurred_on": "2011-06-01", "published_on": "2011-07-01", "overall_effectiveness": "good"}])
+    finally:
+        other.close()
+    keeping(ledger)  # as known now, which is 5 s before that event was recorded
+    rows = kept_rows(ledger)
+    assert SMALL not in rows and LA in rows and len(rows) == len(ledger.authorities.all) - 1
+    clock.advance(hours=1)
+    assert answers(Views(ledger, facts_in_store=True)) == answers(Views(ledger))
+
+
+def test_a_row_replaced_while_it_is_read_is_not_taken_under_the_old_tag(ledger, clock):
+    """The tag is read again with the bytes: a row another process replaced between the two
+    reads (here: tagged with a later event) is not taken for the version asked about."""
+    history(ledger, clock)
+    keeping(ledger)
+    expected = Views(ledger).national(YEAR, as_at=DATES[2])
+    replaced = []
+
+    def replace_once(conn, cursor, statement, parameters, context, executemany):
+        if not replaced and "rm_facts_kept.read_at" in statement and "rm_facts_kept.facts" not in statement:
+            replaced.append(1)
+            with ledger.engine.begin() as other:
+                other.execute(update(facts_kept_table).where(facts_kept_table.c.la_code == LA)
+                              .values(version=facts_kept_table.c.version + 1000))
+
+    event.listen(ledger.engine, "after_cursor_execute", replace_once)
+    try:
+        views = Views(ledger, facts_in_store=True)
+        got = facts_kept.load(ledger.engine, YEAR, {la: views._la_version(la) for la in (LA, OTHER)}, clock(),
+                              framework_for(YEAR), code=views_module._CODE)
+    finally:
+        event.remove(ledger.engine, "after_cursor_execute", replace_once)
+    assert replaced and set(got) == {OTHER}
+    assert Views(ledger, facts_in_store=True).national(YEAR, as_at=DATES[2]) == expected
+
+
+def test_a_store_that_cannot_be_asked_still_answers(ledger, clock, caplog):
+    history(ledger, clock)
+    keeping(ledger)
+    expected = Views(ledger).national(YEAR, as_at=DATES[2])
+    with ledger.engine.begin() as conn:
+        conn.execute(facts_kept_table.delete())
+        conn.exec_driver_sql("ALTER TABLE rm_facts_kept RENAME TO rm_facts_kept_gone")
+    caplog.set_level(logging.WARNING, "csa.facts_kept")
+    views = Views(ledger, facts_in_store=True)
+    assert views.national(YEAR, as_at=DATES[2]) == expected
+    assert views.wait_kept_in_store(timeout=60)
+    assert "kept facts not read from the store" in caplog.text
+    assert "facts not kept in the store" in caplog.text
+
+
+def test_after_a_refused_write_nothing_is_offered_for_a_while(ledger, clock, monkeypatch):
+    history(ledger, clock)
+    offered = []
+
+    def refuse(engine, year, entries, points=2, code=None):
+        from sqlalchemy.exc import OperationalError
+
+        offered.append(len(entries))
+        raise OperationalError("INSERT", {}, Exception("read-only transaction"))
+
+    monkeypatch.setattr(facts_kept, "store", refuse)
+    views = Views(ledger, facts_in_store=True)
+    views.national(YEAR, as_at=DATES[2])
+    assert views.wait_kept_in_store(timeout=60)
+    clock.advance(hours=1)
+    ledger.record([{"type": "provider_registered", "client_id": "later:1", "actor": "t", "urn": "EY900009",
+                    "la_code": SMALL, "group": "childminders", "occurred_on": "2010-01-01"}])
+    views.national(YEAR, as_at=DATES[1])  # a new position: SMALL read again, not offered again
+    assert views.wait_kept_in_store(timeout=60)
+    assert offered == [len(ledger.authorities.all)]
+
+
+def test_facts_offered_while_a_write_is_under_way_are_written_next(ledger, clock, monkeypatch):
+    history(ledger, clock)
+    release = threading.Event()
+    real = facts_kept.store
+    calls = []
+
+    def slow(engine, year, entries, points=2, code=None):
+        calls.append(sorted(e.asked for e in entries)[:1])
+        release.wait(30)
+        return real(engine, year, entries, points, code)
+
+    monkeypatch.setattr(facts_kept, "store", slow)
+    views = Views(ledger, facts_in_store=True, facts_in_store_points=2)
+    times = [clock()]
+    views.national(YEAR, as_at=DATES[2])  # as known now: its write waits
+    views.national(YEAR, as_at=DATES[2], known_at=times[0] - timedelta(hours=1))  # offered meanwhile
+    release.set()
+    assert views.wait_kept_in_store(timeout=60)
+    assert len(calls) == 2
+    assert points_kept(ledger) == {"now", (times[0] - timedelta(hours=1)).replace(tzinfo=None).isoformat()}
+
+
+@pytest.mark.parametrize("in_store", [False, True])
+def test_an_event_committed_after_now_was_taken_is_not_counted_in_the_tag(store_url, ledger, clock, monkeypatch,
+                                                                           in_store):
+    """A writer commits (and the projector applies) an event between the time a view takes "now"
+    and its reading of the facts' tags: the facts, as known then, leave the event out, so the tag
+    must not count it either; otherwise the next question as known now, in this process or (from
+    the store) in another, would be answered without it until another event came."""
+    from adapters.ledger import Ledger
+
+    history(ledger, clock)
+    other = Ledger(store_url, clock=clock)
+    real_point = Views.point
+    recorded = []
+
+    def point_then_a_write(self, *args, **kwargs):
+        pt = real_point(self, *args, **kwargs)
+        if not recorded:
+            recorded.append(1)
+            clock.advance(seconds=1)
+            other.record([{"type": "provider_inspection", "client_id": "meanwhile:1", "actor": "t",
+                           "urn": "EY900001", "occurred_on": "2011-06-01", "published_on": "2011-07-01",
+                           "overall_effectiveness": "outstanding"}])
+        return pt
+
+    monkeypatch.setattr(Views, "point", point_then_a_write)
+    try:
+        views = Views(ledger, facts_in_store=in_store)
+        first = views.national(YEAR, as_at=DATES[2])
+        assert views.wait_kept_in_store(timeout=60)
+    finally:
+        other.close()
+    monkeypatch.setattr(Views, "point", real_point)
+    assert recorded
+    clock.advance(hours=1)
+    fresh = Views(ledger)
+    assert views.profile(SMALL, year=YEAR, as_at=DATES[2]) == fresh.profile(SMALL, year=YEAR, as_at=DATES[2])
+    assert views.national(YEAR, as_at=DATES[2]) == fresh.national(YEAR, as_at=DATES[2])
+    assert first != fresh.national(YEAR, as_at=DATES[2])  # the event does change the table
+    if in_store:
+        assert Views(ledger, facts_in_store=True).national(YEAR, as_at=DATES[3]) == fresh.national(YEAR, as_at=DATES[3])

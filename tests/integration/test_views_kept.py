@@ -190,9 +190,9 @@ def test_an_unpinned_view_reads_the_read_models_position_once(ledger, clock, mon
     real = ledger.projector.position
     monkeypatch.setattr(ledger.projector, "position", lambda: reads.append(1) or real())
     for as_at in (date(2011, 6, 1), date(2011, 7, 1)):
-        for ask in (lambda: views.profile(LA, year=2011, as_at=as_at),
-                    lambda: views.proposal(LA, 2011, as_at=as_at),
-                    lambda: views.exceptions(LA, 2011, as_at=as_at)):
+        for ask in (lambda d=as_at: views.profile(LA, year=2011, as_at=d),
+                    lambda d=as_at: views.proposal(LA, 2011, as_at=d),
+                    lambda d=as_at: views.exceptions(LA, 2011, as_at=d)):
             reads.clear()
             assert ask()["la_code"] == LA
             assert len(reads) == 1

@@ -5,10 +5,16 @@ the facts' own classes."""
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import random
+import subprocess
+import sys
+import time
 from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from test_rules_timelines import F, as_at_dates, evidence_known_at, random_log
@@ -72,6 +78,16 @@ class _Calls:
         return os.system, ("true",)
 
 
+class _Builds:
+    """Pickles as a call of an allowed class with hostile arguments."""
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __reduce__(self):
+        return Fraction, self.args
+
+
 @pytest.mark.parametrize("payload", [
     pickle.dumps(os.getcwd),
     pickle.dumps(((), pickle.loads)),
@@ -82,7 +98,33 @@ def test_a_kept_row_may_build_only_the_facts_own_classes(payload):
         facts_kept.loads(payload, F)
 
 
-def test_the_code_digest_names_the_code_that_built_the_facts():
-    digest = facts_kept.code_digest()
-    assert len(digest) == 64 and int(digest, 16) >= 0
-    assert facts_kept.code_digest() == digest  # the same within a process (and across, for the same code)
+@pytest.mark.parametrize("args", [("1e1000000000",), ("1" * 61,), (2**300, 3), (1, 0), (1.5,), ("1/2", 3)])
+def test_a_kept_row_may_not_make_a_fraction_that_takes_long_to_build(args):
+    """Fraction("1e<N>") computes 10**N, and huge integers a long gcd: a small hostile row
+    could hold a process for hours. Only what pickling a real figure gives is built."""
+    payload = pickle.dumps(((), _Builds(*args)))
+    started = time.perf_counter()
+    with pytest.raises(pickle.UnpicklingError, match="may not build Fraction"):
+        facts_kept.loads(payload, F)
+    assert time.perf_counter() - started < 1
+
+
+def test_a_figure_is_kept_exactly():
+    for f in (Fraction(2, 3), Fraction(-7, 100), Fraction(80), Fraction(2**200 + 1, 3**100)):
+        assert facts_kept._Unpickler(io.BytesIO(pickle.dumps(f, protocol=5))).load() == f
+
+
+def test_the_code_digest_changes_with_the_code_and_is_the_same_in_another_process(tmp_path):
+    extra = tmp_path / "keys.py"
+    extra.write_text("KEYS = 1\n")
+    first = facts_kept.code_digest(extra)
+    assert facts_kept.code_digest(extra) == first and len(first) == 64
+    extra.write_text("KEYS = 2\n")
+    assert facts_kept.code_digest(extra) != first
+    assert facts_kept.code_digest() == facts_kept.CODE != first
+    # another interpreter, another hash seed: the same digest
+    src = Path(facts_kept.__file__).parents[1]
+    out = subprocess.run([sys.executable, "-c", "from projections.facts_kept import CODE; print(CODE)"],
+                         env={**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "12345"},
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == facts_kept.CODE

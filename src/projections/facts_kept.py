@@ -41,7 +41,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, select
+from sqlalchemy import DateTime, Engine, String, bindparam, column, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 import domain
@@ -162,11 +162,13 @@ def _known_when_read(conn: Any, kept: list[Kept]) -> list[Kept]:
     if not now:
         return kept
     since = min(naive_utc(k.read_at) for k in now)
-    q = (select(event_log.c.la_code, func.max(event_log.c.recorded_at))
-         .where(event_log.c.recorded_at > since).group_by(event_log.c.la_code))
-    if conn.dialect.name == "sqlite":  # the table in rowid order, not by random access through an index
-        q = q.with_hint(event_log, "NOT INDEXED", "sqlite")
-    later = {la: naive_utc(at) for la, at in conn.execute(q)}
+    # SQLite: NOT INDEXED, the table in rowid order (~0.2 s on the national store), not by random
+    # access through the authority index (~0.9 s); PostgreSQL chooses a sequential scan itself.
+    hint = " NOT INDEXED" if conn.dialect.name == "sqlite" else ""
+    q = text(f"SELECT la_code, max(recorded_at) AS latest FROM {event_log.name}{hint} "
+             "WHERE recorded_at > :since GROUP BY la_code").bindparams(bindparam("since", type_=DateTime))
+    q = q.columns(column("la_code", String), column("latest", DateTime))
+    later = {la: naive_utc(at) for la, at in conn.execute(q, {"since": since})}
     return [k for k in kept if k.asked != NOW or k.la_code not in later or later[k.la_code] <= naive_utc(k.read_at)]
 
 

@@ -615,40 +615,54 @@ class _KeptInStore:
                 return
             for e in entries:
                 self._waiting[(e.la_code, year, e.asked)] = e
-            if self._writing is None or not self._writing.is_alive():
+            if self._writing is None:  # the writer clears it, under this lock, when it finds nothing waiting
                 self._writing = threading.Thread(target=self._write, args=(engine,), name="facts-kept", daemon=False)
                 self._writing.start()
 
     def _write(self, engine: Any) -> None:
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    if not self._waiting:
+                        self._writing = None
+                        return
+                    waiting, self._waiting = self._waiting, {}
+                by_year: dict[int, list[facts_kept.Kept]] = {}
+                for (_, year, _), e in waiting.items():
+                    by_year.setdefault(year, []).append(e)
+                for year, entries in by_year.items():
+                    try:
+                        stored = facts_kept.store(engine, year, entries, self._points, code=_CODE)
+                    except Exception as e:  # noqa: BLE001 - keeping is an optimisation: log it, answer as before
+                        logging.getLogger("csa.facts_kept").warning(
+                            "facts not kept in the store (not offered again for %.0f s): %s", self.REFUSED_PAUSE,
+                            getattr(e, "orig", None) or e)
+                        with self._lock:
+                            self._refused_until = time.monotonic() + self.REFUSED_PAUSE
+                            self._waiting.clear()
+                            self._writing = None
+                        return
+                    with self._lock:  # what it holds now: the offered rows, and no times it let go
+                        for key in [k for k in self._held if k[1] == year and k[2] not in stored.points]:
+                            del self._held[key]
+                        self._held.update(((e.la_code, year, e.asked), e.version) for e in stored.offered)
+        finally:
             with self._lock:
-                if not self._waiting:
-                    return
-                waiting, self._waiting = self._waiting, {}
-            by_year: dict[int, list[facts_kept.Kept]] = {}
-            for (_, year, _), e in waiting.items():
-                by_year.setdefault(year, []).append(e)
-            for year, entries in by_year.items():
-                try:
-                    facts_kept.store(engine, year, entries, self._points, code=_CODE)
-                except Exception as e:  # noqa: BLE001 - keeping is an optimisation: log it, answer as before
-                    logging.getLogger("csa.facts_kept").warning(
-                        "facts not kept in the store (not offered again for %.0f s): %s", self.REFUSED_PAUSE,
-                        getattr(e, "orig", None) or e)
-                    with self._lock:
-                        self._refused_until = time.monotonic() + self.REFUSED_PAUSE
-                        self._waiting.clear()
-                    return
-                with self._lock:  # (rows of earlier times let go by `store` are simply not found later)
-                    self._held.update(((e.la_code, year, e.asked), e.version) for e in entries)
+                if self._writing is threading.current_thread():
+                    self._writing = None
 
     def wait(self, timeout: float | None = None) -> bool:
-        with self._lock:
-            writing = self._writing
-        if writing is not None:
-            writing.join(timeout)
-            return not writing.is_alive()
-        return True
+        """Wait until nothing is being written or waits to be; False if `timeout` ran out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                writing = self._writing
+            if writing is None:
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            writing.join(remaining)
 
 
 # The digest the kept facts are written and taken under: the domain's and the projections'

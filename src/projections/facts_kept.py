@@ -71,14 +71,19 @@ def code_digest(*extra: Path) -> str | None:
     there (a deployment of compiled files only): nothing is then kept or taken."""
     h = hashlib.sha256(f"{sys.version_info[:2]} pickle {PROTOCOL}\n".encode())
     sources = 0
-    for package in (domain, projections):
-        root = Path(package.__file__).parent
-        for path in sorted(root.rglob("*.py")):
-            h.update(str(path.relative_to(root.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
-            sources += 1
-    for path in extra:
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest() if sources else None
+    try:
+        for package in (domain, projections):
+            root = Path(package.__file__).parent
+            for path in sorted(root.rglob("*.py")):
+                h.update(str(path.relative_to(root.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
+                sources += 1
+        if not sources:
+            return None
+        for path in extra:
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:  # sources not readable as files (a zip, a frozen application)
+        return None
+    return h.hexdigest()
 
 
 CODE = code_digest()
@@ -112,17 +117,31 @@ def loads(blob: bytes, framework: FrameworkSettings) -> AuthorityEvidence:
     return facts
 
 
-def store(engine: Engine, year: int, kept: Iterable[Kept], points: int = 2, code: str | None = CODE) -> int:
+@dataclass(frozen=True)
+class Stored:
+    """What `store` did: the entries it offered (a row already tagged with a later event was
+    left as it was), and the known-at times the store keeps for the year afterwards."""
+
+    offered: tuple[Kept, ...] = ()
+    points: frozenset[str] = frozenset()
+
+
+# Writers of kept facts take turns on PostgreSQL (a transaction-scoped advisory lock): two writing
+# rows of different known-at times, each then deleting the other's as the oldest, would deadlock.
+_PG_WRITERS_LOCK = 0x6373615F666B  # "csa_fk"
+
+
+def store(engine: Engine, year: int, kept: Iterable[Kept], points: int = 2, code: str | None = CODE) -> Stored:
     """Offer these authorities' facts to the store (one transaction). A row already tagged with
     a later event is left as it is. Facts as known now are left out if an event about their
     authority was recorded after they were read (module docstring). Of the known-at times other
     than "now", only the `points` most recently written are kept for the year (each is ~75 MB on
-    the national set): the rest are deleted in the same transaction. Returns how many rows were
-    offered; raises SQLAlchemyError when the store refuses the write (a read-only replica, say):
-    the caller logs it, keeping being an optimisation, never required."""
+    the national set): the rest are deleted in the same transaction. Raises SQLAlchemyError when
+    the store refuses the write (a read-only replica, say): the caller logs it, keeping being
+    an optimisation, never required."""
     kept = list(kept)
     if code is None or not kept:
-        return 0
+        return Stored()
     with engine.connect() as conn:
         kept = _known_when_read(conn, kept)
     kept_at = datetime.now(UTC).replace(tzinfo=None)
@@ -130,7 +149,7 @@ def store(engine: Engine, year: int, kept: Iterable[Kept], points: int = 2, code
              "read_at": naive_utc(k.read_at), "kept_at": kept_at, "code": code,
              "facts": dumps(k.facts, k.timelines)} for k in kept]
     if not rows:
-        return 0
+        return Stored()
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -149,9 +168,12 @@ def store(engine: Engine, year: int, kept: Iterable[Kept], points: int = 2, code
     let_go = delete(facts_kept).where(facts_kept.c.year == year, facts_kept.c.asked != NOW,
                                       facts_kept.c.asked.not_in(latest_points))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITERS_LOCK})")
         conn.execute(stmt, rows)
         conn.execute(let_go, {"points": max(points, 0)})
-    return len(rows)
+        left = conn.execute(select(facts_kept.c.asked).where(facts_kept.c.year == year).distinct()).scalars()
+        return Stored(tuple(kept), frozenset(left))
 
 
 def _known_when_read(conn: Any, kept: list[Kept]) -> list[Kept]:

@@ -191,14 +191,20 @@ def test_rows_that_do_not_hold_are_ignored_and_replaced(ledger, clock, monkeypat
         else:  # a pickle that would call something other than the facts' own classes
             conn.execute(update(facts_kept_table).values(facts=pickle.dumps(logging.getLogger)))
     caplog.set_level(logging.WARNING, "csa.facts_kept")
+    reads = []
+    real = views_module.authorities_evidence
+    monkeypatch.setattr(views_module, "authorities_evidence", lambda *a, **k: reads.append(a) or real(*a, **k))
     views = Views(ledger, facts_in_store=True)
     assert views.national(YEAR, as_at=DATES[2]) == expected
+    assert len(reads) == 1 and len(reads[0][1]) == len(ledger.authorities.all)  # none taken: all read
     if spoil != "code":
         assert f"kept facts of {LA} (2011) not used" in caplog.text
         if spoil == "global":
             assert "may not name logging.getLogger" in caplog.text
     assert views.wait_kept_in_store(timeout=60)
-    # replaced: the next process takes every authority's facts from the store again
+    with ledger.engine.connect() as conn:  # replaced, every row, by this code
+        assert set(conn.execute(select(facts_kept_table.c.code)).scalars()) == {views_module._CODE}
+    # and the next process takes every authority's facts from the store again
     refuse_reads_together(monkeypatch)
     assert Views(ledger, facts_in_store=True).national(YEAR, as_at=DATES[2]) == expected
 
@@ -388,3 +394,31 @@ def test_an_event_committed_after_now_was_taken_is_not_counted_in_the_tag(store_
     assert first != fresh.national(YEAR, as_at=DATES[2])  # the event does change the table
     if in_store:
         assert Views(ledger, facts_in_store=True).national(YEAR, as_at=DATES[3]) == fresh.national(YEAR, as_at=DATES[3])
+
+
+def test_a_known_at_time_let_go_is_kept_again_by_the_process_that_kept_it_before(ledger, clock, monkeypatch):
+    """One process asks T1, T2, then T1 again with room for one known-at time: T2's write lets T1
+    go, so the third table's facts (kept in the process) are offered and written again."""
+    times = history(ledger, clock)
+    views = Views(ledger, facts_in_store=True, facts_in_store_points=1)
+    for known_at, as_at in ((times[1], DATES[2]), (times[2], DATES[2]), (times[1], DATES[1])):
+        views.national(YEAR, as_at=as_at, known_at=known_at)  # (another date: not an answer kept)
+        assert views.wait_kept_in_store(timeout=60)
+    assert points_kept(ledger) == {times[1].replace(tzinfo=None).isoformat()}
+    refuse_reads_together(monkeypatch)
+    assert Views(ledger, facts_in_store=True, facts_in_store_points=1).national(YEAR, as_at=DATES[2],
+                                                                                known_at=times[1]) == \
+        views.national(YEAR, as_at=DATES[2], known_at=times[1])
+
+
+def test_every_offer_is_written_however_the_writer_and_the_offers_interleave(ledger, clock, monkeypatch):
+    """Offers made just as the writer finds nothing left to write start a new writer: none is left
+    waiting while `wait_kept_in_store` says all is written."""
+    history(ledger, clock)
+    views = Views(ledger, facts_in_store=True, facts_in_store_points=8)
+    known = [clock() - timedelta(minutes=m) for m in range(1, 7)]
+    for known_at in known:  # each table's offer races the end of the previous write
+        views.national(YEAR, as_at=DATES[2], known_at=known_at)
+    assert views.wait_kept_in_store(timeout=120)
+    assert views._in_store._waiting == {} and views._in_store._writing is None
+    assert points_kept(ledger) == {k.replace(tzinfo=None).isoformat() for k in known}

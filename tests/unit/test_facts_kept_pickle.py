@@ -128,3 +128,11 @@ def test_the_code_digest_changes_with_the_code_and_is_the_same_in_another_proces
                          env={**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "12345"},
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == facts_kept.CODE
+
+
+def test_no_digest_and_so_nothing_kept_where_the_sources_cannot_be_read(tmp_path):
+    """A deployment whose sources are not files (a zip, a frozen application): no digest, so
+    `store` and `load` do nothing, rather than a digest that would not follow the code."""
+    assert facts_kept.code_digest(tmp_path / "app.zip" / "adapters" / "views.py") is None
+    assert facts_kept.store(None, 2011, [object()], code=None) == facts_kept.Stored()  # type: ignore[arg-type]
+    assert facts_kept.load(None, 2011, {"886": 1}, None, F, code=None) == {}  # type: ignore[arg-type]

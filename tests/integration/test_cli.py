@@ -206,3 +206,25 @@ def test_a_one_shot_national_table_keeps_its_facts_for_the_next_process(csa, sto
     assert table.pop("known_at") <= table_again.pop("known_at")
     assert table == table_again
     assert next(r for r in table["authorities"] if r["la_code"] == "886")["proposal"] is not None
+
+
+def test_keep_facts_keeps_every_authoritys_facts_for_the_next_process(csa, store_url, monkeypatch):
+    from sqlalchemy import create_engine, func, select
+
+    from projections.tables import facts_kept
+
+    csa("record", "provider_registered", "urn=H1", "la_code=886", "group=la_childrens_homes")
+    done = csa("keep-facts")
+    assert done.exit_code == 0 and "the store keeps the facts of 152 authorities as known now for 2011" in done.stdout
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(facts_kept)
+                                .where(facts_kept.c.asked == "now", facts_kept.c.year == 2011)).scalar() == 152
+    finally:
+        engine.dispose()
+    assert csa("keep-facts", "--year", "2012").exit_code == EXIT_INVALID
+    monkeypatch.setenv("CSA_VIEWS_FACTS_IN_STORE", "false")
+    get_settings.cache_clear()
+    off = csa("keep-facts")
+    assert off.exit_code == EXIT_INVALID and "CSA_VIEWS_FACTS_IN_STORE is false" in off.output

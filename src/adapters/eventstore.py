@@ -192,6 +192,12 @@ class LedgerApplication(Application):
             out[oid] = self.mapper.to_domain_event(s).mutate(out.get(oid))
         return out
 
+    @property
+    def appends_whole_first_load(self) -> bool:
+        """Whether a first load is best appended as one copy of the whole scratch (SQLite:
+        ADR 0029) rather than chunk by chunk."""
+        return type(getattr(self.recorder, "datastore", None)).__name__.startswith("SQLite")
+
     def append_staged(self, scratch: Scratch, first: int, last: int, head: int) -> bool:
         """Append the scratch's events `first`..`last` (its positions) to the log in one
         transaction, under the recorder's own write lock, if the log head is still `head`;
@@ -227,9 +233,19 @@ class LedgerApplication(Application):
                 if (now or 0) != head:
                     conn.execute("ROLLBACK")
                     return False
-                conn.execute(f"INSERT INTO main.{table} (originator_id, originator_version, topic, state) "
-                             "SELECT originator_id, originator_version, topic, state FROM scratch.events "
-                             "WHERE rowid BETWEEN ? AND ? ORDER BY rowid", (first, last))
+                if head == 0 and first == 1 and last == scratch.count:
+                    # A first load of the whole scratch into the empty log (ADR 0029): the
+                    # scratch's table is the log's (same columns, same primary key), so SQLite
+                    # transfers whole records and index entries, rowids kept (1..last, the
+                    # positions), instead of inserting row by row into the key's index.
+                    conn.execute(f"INSERT INTO main.{table} SELECT * FROM scratch.events")
+                else:
+                    conn.execute(f"INSERT INTO main.{table} (originator_id, originator_version, topic, state) "
+                                 "SELECT originator_id, originator_version, topic, state FROM scratch.events "
+                                 "WHERE rowid BETWEEN ? AND ? ORDER BY rowid", (first, last))
+                (end,) = conn.execute(f"SELECT MAX(rowid) FROM main.{table}").fetchone()
+                if end != head + last - first + 1:  # never seen: positions are the scratch's order
+                    raise RuntimeError(f"the log ends at {end} after appending {first}..{last} at {head}")
                 conn.execute("COMMIT")
                 return True
             except sqlite3.IntegrityError:

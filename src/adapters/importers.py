@@ -544,7 +544,16 @@ def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
     were written: all of them, unless another writer changed an aggregate this import
     reads or writes (then the caller stages the rest again)."""
     head, first = staged.head, 1
+    if head == 0 and len(staged.chunks) > 1 and ledger.app.appends_whole_first_load:
+        # A first load (ADR 0029): the whole scratch in one transaction, copied as it is.
+        # If another writer came first, the chunks below step over it or stage again.
+        if ledger.app.append_staged(staged.scratch, 1, staged.chunks[-1].last, 0):
+            ledger.positions_moved()
+            first = staged.chunks[-1].last + 1
+            head = staged.chunks[-1].last
     for n, chunk in enumerate(staged.chunks):
+        if chunk.last < first:
+            continue
         while not ledger.app.append_staged(staged.scratch, first, chunk.last, head):
             now = ledger.app.log_head()
             if now == head or not staged.source.unaffected_by(head, now):

@@ -100,27 +100,55 @@ def test_a_conflict_at_the_end_of_a_multi_chunk_file_writes_nothing(ledger, tmp_
     assert ledger.app.log_head() == 0
 
 
-def test_a_crash_mid_write_leaves_whole_chunks_and_a_reimport_completes_them(ledger, tmp_path, monkeypatch):
-    path = _jsonl(tmp_path / "in.jsonl", postings())
+def _crash_on(monkeypatch, call: int) -> list:
     real = LedgerApplication.append_staged
-    calls = []
+    calls: list = []
 
-    def crash_on_third(self, *args, **kw):
+    def crash(self, *args, **kw):
         calls.append(args)
-        if len(calls) == 3:
+        if len(calls) == call:
             raise RuntimeError("power cut")
         return real(self, *args, **kw)
 
-    monkeypatch.setattr(LedgerApplication, "append_staged", crash_on_third)
+    monkeypatch.setattr(LedgerApplication, "append_staged", crash)
+    return calls
+
+
+def test_a_crash_mid_write_leaves_whole_chunks_and_a_reimport_completes_them(ledger, tmp_path, monkeypatch):
+    ledger.record(EARLIER, default_actor="other", project=False)  # not a first load: written chunk by chunk
+    path = _jsonl(tmp_path / "in.jsonl", postings())
+    _crash_on(monkeypatch, 3)
     with pytest.raises(RuntimeError):
         import_file(ledger, path, chunk_postings=5)
     monkeypatch.undo()
-    assert ledger.app.log_head() == 2 * 10  # two whole chunks of 5 registrations, 2 events each
+    assert ledger.app.log_head() == 2 + 2 * 10  # two whole chunks of 5 registrations, 2 events each
     report = import_file(ledger, path, chunk_postings=5)
     assert (report.recorded, report.already_recorded) == (len(postings()) - 10, 10)
-    assert ledger.app.log_head() == events_of()
+    assert ledger.app.log_head() == 2 + events_of()
     ids = [(r[1], r[2]) for r in log(ledger)]
     assert len(ids) == len(set(ids))
+
+
+def test_a_first_load_on_sqlite_is_written_in_one_transaction(ledger, store_url, tmp_path, monkeypatch):
+    """ADR 0029: into an empty SQLite log the whole scratch is one append (a copy SQLite makes
+    of whole records); a crash during it leaves nothing, and importing again records all. On
+    PostgreSQL a first load is written chunk by chunk, as any import."""
+    path = _jsonl(tmp_path / "in.jsonl", postings())
+    calls = _crash_on(monkeypatch, 1)
+    with pytest.raises(RuntimeError):
+        import_file(ledger, path, chunk_postings=5)
+    assert ledger.app.log_head() == 0
+    first = calls[0]
+    monkeypatch.undo()
+    calls = _crash_on(monkeypatch, 99)
+    report = import_file(ledger, path, chunk_postings=5)
+    assert (report.recorded, report.already_recorded) == (len(postings()), 0)
+    assert ledger.app.log_head() == events_of()
+    if store_url.startswith("sqlite"):
+        assert first[1:] == (1, events_of(), 0) and len(calls) == 1  # positions 1..all, at head 0, once
+    else:
+        assert first[1:] == (1, 10, 0) and len(calls) > 1  # the first chunk: 5 registrations, 2 events each
+    assert [p for p, *_ in log(ledger)] == list(range(1, events_of() + 1))
 
 
 def _meddle(monkeypatch, store_url, clock, raws):

@@ -102,8 +102,11 @@ class Projector:
     # --- running ----------------------------------------------------------
 
     def position(self) -> int:
+        """The read model's position: the statement as plain text, not built and compiled by
+        SQLAlchemy (~55 µs against ~175 µs on SQLite; every view that is not pinned reads it,
+        and every HTTP request)."""
         with self.engine.connect() as conn:
-            return read_position(conn)
+            return conn.exec_driver_sql(_POSITION_SQL).scalar() or 0
 
     def log_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0
@@ -444,6 +447,9 @@ def ensure_position(conn: Connection) -> None:
     """
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(insert(projector_position).values(name=NAME, position=0).on_conflict_do_nothing())
+
+
+_POSITION_SQL = f"SELECT position FROM {projector_position.name} WHERE name = '{NAME}'"
 
 
 def read_position(conn: Connection, for_update: bool = False) -> int:

@@ -134,7 +134,12 @@ def assert_same_as_reference(evidence: AuthorityEvidence, framework, as_at: date
             and providers[urn].group in framework.vulnerable_groups]
     found = vulnerable_inadequate(profile, framework)
     assert [r for c in found for r in c.refs] == [i.ref for i in hits], where
-    propose_grade_from(result, profile, framework).to_dict()  # serialises
+    proposal = propose_grade_from(result, profile, framework)
+    body = proposal.to_dict()
+    # each rule, cap and consideration as the generic conversion gives it (RuleResult.to_dict
+    # lists its refs without testing their types)
+    for key, items in (("trace", proposal.trace), ("caps", proposal.caps), ("considerations", proposal.considerations)):
+        assert repr(body[key]) == repr([old_to_jsonable(r) for r in items]), (where, key)
     return len(layer_one)
 
 

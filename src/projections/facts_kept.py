@@ -254,8 +254,18 @@ def _fraction(*args: Any) -> Fraction:
     raise pickle.UnpicklingError(f"kept facts may not build Fraction{args!r:.80}")
 
 
+def _enum_member(cls: Any, name: Any) -> Enum:
+    """`getattr(cls, name)` as some releases of Python 3.11 pickle an enum member (3.11.2 does;
+    3.11.7 pickles `cls(value)`): only a member, by its name, of an enum the facts may build."""
+    if isinstance(cls, type) and issubclass(cls, Enum) and _ALLOWED.get((cls.__module__, cls.__name__)) is cls \
+            and type(name) is str and name in cls.__members__:
+        return cls[name]
+    raise pickle.UnpicklingError(f"kept facts may not build getattr{(cls, name)!r:.80}")
+
+
 def _allowed() -> dict[tuple[str, str], Any]:
     allowed: dict[tuple[str, str], Any] = {
+        ("builtins", "getattr"): _enum_member,
         ("datetime", "date"): date,
         ("datetime", "datetime"): datetime,
         ("fractions", "Fraction"): _fraction,

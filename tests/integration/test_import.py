@@ -155,7 +155,8 @@ def test_real_mi_files_give_the_providers_and_inspections_of_each_group(ledger, 
     assert seen and seen[-1]["stage"] == "done" and seen[-1]["rows"] == 2797
 
 
-def test_importing_the_same_file_twice_records_nothing_new(ledger):
+def test_importing_the_same_file_twice_records_nothing_new(ledger, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the rejects file goes to the current directory by default
     first = import_file(ledger, PROVIDERS, skip_invalid=True)
     at = position(ledger)
     again = import_file(ledger, PROVIDERS, skip_invalid=True)

@@ -109,6 +109,37 @@ def test_a_kept_row_may_not_make_a_fraction_that_takes_long_to_build(args):
     assert time.perf_counter() - started < 1
 
 
+class _ByName:
+    """Pickles as `getattr(obj, name)`: how Python 3.11.2 pickles an enum member (3.11.7 pickles
+    `cls(value)`), so that rows written by either release are read by the other."""
+
+    def __init__(self, obj, name):
+        self.obj, self.name = obj, name
+
+    def __reduce__(self):
+        return getattr, (self.obj, self.name)
+
+
+def test_an_enum_member_pickled_by_name_is_read_whichever_python_wrote_it():
+    from domain.vocabulary import AssessmentGrade, Grade
+
+    for member in (Grade.GOOD, Grade.INADEQUATE, AssessmentGrade.WELL):
+        payload = pickle.dumps(_ByName(type(member), member.name), protocol=5)
+        assert facts_kept._Unpickler(io.BytesIO(payload)).load() is member
+        assert facts_kept._Unpickler(io.BytesIO(pickle.dumps(member, protocol=5))).load() is member
+
+
+@pytest.mark.parametrize("target", [(object, "__subclasses__"), (Fraction, "from_float"), ("Grade", "__class__"),
+                                    ("Grade", "NOT_A_MEMBER"), ("Grade", 1)])
+def test_getattr_in_a_kept_row_builds_only_an_enum_member(target):
+    from domain.vocabulary import Grade
+
+    obj, name = target
+    payload = pickle.dumps(((), _ByName(Grade if obj == "Grade" else obj, name)))
+    with pytest.raises(pickle.UnpicklingError, match="may not"):
+        facts_kept.loads(payload, F)
+
+
 def test_a_figure_is_kept_exactly():
     for f in (Fraction(2, 3), Fraction(-7, 100), Fraction(80), Fraction(2**200 + 1, 3**100)):
         assert facts_kept._Unpickler(io.BytesIO(pickle.dumps(f, protocol=5))).load() == f

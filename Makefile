@@ -1,7 +1,10 @@
 # Two commands on a fresh machine (see README):
 #   make run   — install, load the sample into the embedded SQLite store, serve the API
 #   make test  — install with the test tools, run the whole test suite
-PY ?= python3
+# The interpreter .venv is built with: an optimised build of Python 3.11 where the machine has
+# one (tools/pick-python, ADR 0030). `make PY=/path/to/python3.11 …` chooses another (remove
+# .venv first to rebuild it with that one).
+PY ?= $(shell tools/pick-python)
 VENV := .venv
 BIN := $(VENV)/bin
 

@@ -27,6 +27,7 @@ else is refused and ignored, so the store's bytes can build facts but never call
 
 from __future__ import annotations
 
+import copyreg
 import hashlib
 import io
 import logging
@@ -283,9 +284,63 @@ def _allowed() -> dict[tuple[str, str], Any]:
 _ALLOWED = _allowed()
 
 
+# What a row could otherwise change for the whole process: pickle's BUILD sets the state of the
+# object it follows, and a row may make that object a shared one: an enum member (`cls(value)`,
+# `getattr(cls, name)`) or a class or function the allow-list names. A real row never does.
+def _no_state(*_: Any) -> None:
+    raise pickle.UnpicklingError("kept facts may not give state to a shared value (an enum member or class)")
+
+
+# Enum members and classes refuse state at once: an enum's `__setstate__` is never called by a
+# real pickle of a member, which is a call (`cls(value)` or `getattr`), with no state after it.
+for _cls in _ALLOWED.values():
+    if isinstance(_cls, type) and issubclass(_cls, Enum):
+        _cls.__setstate__ = _no_state  # type: ignore[method-assign,assignment]
+
+
+def _attributes(obj: Any) -> dict[str, Any]:
+    got = dict(vars(obj))
+    if not isinstance(obj, type):  # a function: the attributes a row could set besides its __dict__
+        got.update(__defaults__=obj.__defaults__, __kwdefaults__=obj.__kwdefaults__)
+    return got
+
+
+# The other classes and the functions are checked after each load, and put back if a row
+# changed them (the row is then refused): a dataclass's instances are built by BUILD, so their
+# classes cannot refuse state the way the enums do without slowing every real row.
+_SHARED_VALUES = [v for v in _ALLOWED.values() if not (isinstance(v, type) and issubclass(v, Enum))
+                  and v not in (date, datetime)]
+for _cls in _SHARED_VALUES:
+    if isinstance(_cls, type):
+        copyreg._slotnames(_cls)  # noqa: SLF001  # what pickling the first instance adds to the class, added now
+_SHARED = {id(v): (v, _attributes(v)) for v in _SHARED_VALUES}
+
+
+def _shared_intact() -> bool:
+    intact = True
+    for obj, attributes in _SHARED.values():
+        now = _attributes(obj)
+        if now.keys() == attributes.keys() and all(now[k] is v for k, v in attributes.items()):
+            continue
+        intact = False
+        for name in now.keys() - attributes.keys():
+            delattr(obj, name)
+        for name, value in attributes.items():
+            if now.get(name) is not value:
+                setattr(obj, name, value)
+    return intact
+
+
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"kept facts may not name {module}.{name}") from None
+
+    def load(self) -> Any:
+        try:
+            return super().load()
+        finally:
+            if not _shared_intact():
+                raise pickle.UnpicklingError("kept facts may not change a class or function they name")

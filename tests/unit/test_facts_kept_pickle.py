@@ -129,15 +129,64 @@ def test_an_enum_member_pickled_by_name_is_read_whichever_python_wrote_it():
         assert facts_kept._Unpickler(io.BytesIO(pickle.dumps(member, protocol=5))).load() is member
 
 
-@pytest.mark.parametrize("target", [(object, "__subclasses__"), (Fraction, "from_float"), ("Grade", "__class__"),
+@pytest.mark.parametrize("target", [("date", "today"), ("fact", "__init__"), ("Grade", "__class__"),
                                     ("Grade", "NOT_A_MEMBER"), ("Grade", 1)])
 def test_getattr_in_a_kept_row_builds_only_an_enum_member(target):
+    """Each of these names a class the row may name, so only `getattr` itself refuses it."""
+    from datetime import date
+
+    from domain.rules.facts import ProviderInspectionFact
     from domain.vocabulary import Grade
 
     obj, name = target
-    payload = pickle.dumps(((), _ByName(Grade if obj == "Grade" else obj, name)))
-    with pytest.raises(pickle.UnpicklingError, match="may not"):
+    obj = {"date": date, "fact": ProviderInspectionFact, "Grade": Grade}[obj]
+    payload = pickle.dumps(((), _ByName(obj, name)))
+    with pytest.raises(pickle.UnpicklingError, match="may not build getattr"):
         facts_kept.loads(payload, F)
+
+
+class _WithState:
+    """Pickles as a call, then pickle's BUILD with `state`, applied to what the call returned."""
+
+    def __init__(self, call, args, state):
+        self.call, self.args, self.state = call, args, state
+
+    def __reduce__(self):
+        return self.call, self.args, self.state
+
+
+@pytest.mark.parametrize("form", ["by value", "by name"])
+def test_a_kept_row_may_not_change_an_enum_member(form):
+    """An enum member is shared by the whole process: a row that follows it with state (which
+    BUILD would write into it) is refused, and the member is as it was."""
+    from domain.vocabulary import Grade
+
+    call, args = (Grade, ("good",)) if form == "by value" else (getattr, (Grade, "GOOD"))
+    for state in ({"_value_": "outstanding"}, (None, {"_value_": "outstanding"})):
+        payload = pickle.dumps(((), _WithState(call, args, state)), protocol=5)
+        with pytest.raises(pickle.UnpicklingError, match="may not give state"):
+            facts_kept.loads(payload, F)
+        assert Grade.GOOD.value == "good" and Grade("good") is Grade.GOOD
+
+
+def _build_on(module: str, name: str, attribute: str, value: str) -> bytes:
+    """A pickle (protocol 0 opcodes) that names a class or function, then BUILDs it with the
+    slot state {attribute: value}, which sets the attribute on the shared object itself."""
+    return (f"c{module}\n{name}\n(N}}S'{attribute}'\nS'{value}'\nstb.").encode()
+
+
+@pytest.mark.parametrize(("module", "name", "attribute"), [
+    ("domain.rules.facts", "ProviderInspectionFact", "counts_from"),
+    ("domain.rules.facts", "ProviderInspectionFact", "__repr__"),
+    ("domain.rules.timelines", "Timelines", "marker"),
+    ("fractions", "Fraction", "marker"),
+])
+def test_a_kept_row_may_not_change_a_class_or_function_it_names(module, name, attribute):
+    found = facts_kept._ALLOWED[(module, name)]
+    before = dict(vars(found))
+    with pytest.raises(pickle.UnpicklingError, match="may not change a class or function"):
+        facts_kept._Unpickler(io.BytesIO(_build_on(module, name, attribute, "changed"))).load()
+    assert dict(vars(found)) == before  # put back as it was
 
 
 def test_a_figure_is_kept_exactly():

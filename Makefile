@@ -4,7 +4,7 @@
 # The interpreter .venv is built with: an optimised build of Python 3.11 where the machine has
 # one (tools/pick-python, ADR 0030). `make PY=/path/to/python3.11 …` chooses another (remove
 # .venv first to rebuild it with that one).
-PY ?= $(shell tools/pick-python)
+PY ?= $(or $(shell sh tools/pick-python),python3)
 VENV := .venv
 BIN := $(VENV)/bin
 

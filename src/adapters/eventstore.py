@@ -244,13 +244,17 @@ class LedgerApplication(Application):
                                  "SELECT originator_id, originator_version, topic, state FROM scratch.events "
                                  "WHERE rowid BETWEEN ? AND ? ORDER BY rowid", (first, last))
                 (end,) = conn.execute(f"SELECT MAX(rowid) FROM main.{table}").fetchone()
-                if end != head + last - first + 1:  # never seen: positions are the scratch's order
+                if end != head + last - first + 1:  # never seen: the rows appended take head+1.., no gap
                     raise RuntimeError(f"the log ends at {end} after appending {first}..{last} at {head}")
                 conn.execute("COMMIT")
                 return True
             except sqlite3.IntegrityError:
                 conn.execute("ROLLBACK")
                 return False
+            except BaseException:  # a lock not had, a full disk, an interrupted copy: nothing is kept
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         finally:
             conn.close()
 

@@ -151,6 +151,49 @@ def test_a_first_load_on_sqlite_is_written_in_one_transaction(ledger, store_url,
     assert [p for p, *_ in log(ledger)] == list(range(1, events_of() + 1))
 
 
+def test_a_first_load_interrupted_inside_its_copy_leaves_the_log_empty(sqlite_url, clock, tmp_path, monkeypatch):
+    """ADR 0029 (SQLite only: a first load is copied whole there): SQLite stopped part-way through
+    the one copy of the whole scratch (as a crash or a full disk would stop it) keeps none of it."""
+    import sqlite3
+
+    from adapters import eventstore
+
+    real_connect = sqlite3.connect
+    seen = {"copying": False, "steps": 0}
+
+    def connect(*args, **kw):
+        conn = real_connect(*args, **kw)
+
+        def statement(sql):
+            if sql.startswith("INSERT INTO main.") and "SELECT * FROM scratch.events" in sql:
+                seen["copying"] = True
+
+        def step():
+            if seen["copying"]:
+                seen["steps"] += 1
+                return seen["steps"] > 3  # stop the copy after a few hundred of its instructions
+            return 0
+
+        conn.set_trace_callback(statement)
+        conn.set_progress_handler(step, 100)
+        return conn
+
+    path = _jsonl(tmp_path / "in.jsonl", postings())
+    ledger = Ledger(sqlite_url, clock=clock)
+    try:
+        monkeypatch.setattr(eventstore.sqlite3, "connect", connect)
+        with pytest.raises(sqlite3.OperationalError, match="interrupt"):
+            import_file(ledger, path, chunk_postings=5)
+        monkeypatch.undo()
+        assert seen["copying"] and seen["steps"] > 3
+        assert ledger.app.log_head() == 0 and log(ledger) == []
+        report = import_file(ledger, path, chunk_postings=5)
+        assert (report.recorded, report.already_recorded) == (len(postings()), 0)
+        assert ledger.app.log_head() == events_of()
+    finally:
+        ledger.close()
+
+
 def _meddle(monkeypatch, store_url, clock, raws):
     """Another writer records `raws` just before the import writes its first chunk."""
     real = LedgerApplication.append_staged

@@ -29,7 +29,7 @@ def test_harness_prints_its_table(tmp_path):
 def test_the_interpreter_benchmark_times_each_interpreter_given(capsys):
     from bench.interpreter_bench import main
 
-    assert main([sys.executable, sys.executable, "--rounds", "1"]) == 0
+    assert main([sys.executable, sys.executable, "--rounds", "1", "--size", "2000"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.startswith(sys.executable) and "ms CPU" in line for line in lines)
     assert "(1.00x the first)" in lines[0]

@@ -196,6 +196,10 @@ class LedgerApplication(Application):
     def appends_whole_first_load(self) -> bool:
         """Whether a first load is best appended as one copy of the whole scratch (SQLite:
         ADR 0029) rather than chunk by chunk."""
+        return self._on_sqlite
+
+    @property
+    def _on_sqlite(self) -> bool:
         return type(getattr(self.recorder, "datastore", None)).__name__.startswith("SQLite")
 
     def append_staged(self, scratch: Scratch, first: int, last: int, head: int) -> bool:
@@ -212,7 +216,7 @@ class LedgerApplication(Application):
             except IntegrityError:
                 return False
             return True
-        if type(datastore).__name__.startswith("SQLite"):
+        if self._on_sqlite:
             return self._append_staged_sqlite(scratch, first, last, head)
         return self._append_staged_postgres(scratch, first, last, head)
 

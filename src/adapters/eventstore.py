@@ -202,11 +202,14 @@ class LedgerApplication(Application):
     def _on_sqlite(self) -> bool:
         return type(getattr(self.recorder, "datastore", None)).__name__.startswith("SQLite")
 
-    def append_staged(self, scratch: Scratch, first: int, last: int, head: int) -> bool:
+    def append_staged(self, scratch: Scratch, first: int, last: int, head: int, *, checkpoint: bool = True) -> bool:
         """Append the scratch's events `first`..`last` (its positions) to the log in one
         transaction, under the recorder's own write lock, if the log head is still `head`;
         False (nothing written) if another writer appended since, or a uniqueness
-        constraint refused a row. The events take positions head+1.. in scratch order."""
+        constraint refused a row. The events take positions head+1.. in scratch order.
+        `checkpoint=False` (SQLite): the commit leaves its pages in the WAL, for a
+        `checkpoint()` the caller runs meanwhile or after (ADR 0031); they are committed
+        and read from there all the same."""
         datastore = getattr(self.recorder, "datastore", None)
         if datastore is None:  # in memory: one insert, already serialised by the recorder
             if self.log_head() != head:
@@ -217,16 +220,31 @@ class LedgerApplication(Application):
                 return False
             return True
         if self._on_sqlite:
-            return self._append_staged_sqlite(scratch, first, last, head)
+            return self._append_staged_sqlite(scratch, first, last, head, checkpoint)
         return self._append_staged_postgres(scratch, first, last, head)
 
-    def _append_staged_sqlite(self, scratch: Scratch, first: int, last: int, head: int) -> bool:
+    def checkpoint(self) -> None:
+        """SQLite: copy what the WAL holds into the store's file now (a passive checkpoint:
+        it waits for no reader or writer, and leaves what it cannot copy yet); elsewhere nothing."""
+        if not self._on_sqlite:
+            return
+        conn = sqlite3.connect(self.env.get("SQLITE_DBNAME"), isolation_level=None,
+                               timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT") or 30))
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def _append_staged_sqlite(self, scratch: Scratch, first: int, last: int, head: int,
+                              checkpoint: bool = True) -> bool:
         table = self.recorder.events_table_name
         conn = sqlite3.connect(self.env.get("SQLITE_DBNAME"), isolation_level=None,
                                timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT") or 30))
         try:
             # A page cache to match: the log's primary key takes random UUIDs.
             conn.execute("PRAGMA cache_size=-262144")
+            if not checkpoint:
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # this connection's commit only
             conn.execute("ATTACH DATABASE ? AS scratch", (scratch.path,))
             # IMMEDIATE: take the write lock first, so no writer can come between the
             # check of the head and the insert (the recorder's own "BEGIN" takes it on

@@ -23,9 +23,11 @@ import contextlib
 import csv
 import gc
 import json
+import logging
 import multiprocessing
 import pickle
 import queue
+import sqlite3
 import sys
 import threading
 from collections import Counter
@@ -49,6 +51,8 @@ MAX_RETRIES = 10  # skip-invalid: rounds of removing rows refused against the le
 PROGRESS_EVERY = 500
 
 Progress = Callable[[dict[str, int]], None]
+
+log = logging.getLogger("csa.import")
 
 
 class ImportFormatError(DomainError):
@@ -544,13 +548,41 @@ def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
     were written: all of them, unless another writer changed an aggregate this import
     reads or writes (then the caller stages the rest again)."""
     head, first = staged.head, 1
-    if head == 0 and len(staged.chunks) > 1 and ledger.app.appends_whole_first_load:
-        # A first load (ADR 0029): the whole scratch in one transaction, copied as it is.
-        # If another writer came first, the chunks below step over it or stage again.
-        if ledger.app.append_staged(staged.scratch, 1, staged.chunks[-1].last, 0):
-            ledger.positions_moved()
-            first = staged.chunks[-1].last + 1
-            head = staged.chunks[-1].last
+    checkpointing: threading.Thread | None = None
+    try:
+        if head == 0 and len(staged.chunks) > 1 and ledger.app.appends_whole_first_load:
+            # A first load (ADR 0029): the whole scratch in one transaction, copied as it is.
+            # If another writer came first, the chunks below step over it or stage again.
+            # When a read model built beside is to be adopted next, the log's pages are
+            # checkpointed from the WAL into the file by a second thread, while this one waits
+            # for that read model and copies it (ADR 0031), rather than before.
+            overlap = project and staged.beside is not None
+            if ledger.app.append_staged(staged.scratch, 1, staged.chunks[-1].last, 0, checkpoint=not overlap):
+                ledger.positions_moved()
+                first = staged.chunks[-1].last + 1
+                head = staged.chunks[-1].last
+                if overlap:
+                    checkpointing = threading.Thread(target=_checkpoint, args=(ledger,),
+                                                     name="csa-import-checkpoint", daemon=True)
+                    checkpointing.start()
+        return _write_rest(ledger, staged, project, head, first)
+    finally:
+        if checkpointing is not None:
+            checkpointing.join()
+            _checkpoint(ledger)  # what the adoption's own checkpoint left while the other one ran
+
+
+def _checkpoint(ledger: Ledger) -> None:
+    # The pages are committed whatever happens here: a checkpoint that fails is left to the
+    # store's next one (any commit past the WAL's threshold), and said.
+    try:
+        ledger.app.checkpoint()
+    except sqlite3.Error as e:
+        log.warning("checkpointing the store after the import's append failed (%s); its next commit will", e)
+
+
+def _write_rest(ledger: Ledger, staged: _Staged, project: bool, head: int, first: int) -> int:
+    """The chunks not yet appended (from position `first`, the log at `head`), then the read model."""
     for n, chunk in enumerate(staged.chunks):
         if chunk.last < first:
             continue

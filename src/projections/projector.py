@@ -69,7 +69,7 @@ ITEM_FOLLOW_UPS = (Item.PublicationDateSupplied, Item.Corrected, Item.Withdrawn,
 # secondary indexes first and builds them once at the end.
 BULK_THRESHOLD = 50_000
 BULK_CACHE_KB = 131_072  # SQLite page cache of a bulk run
-BULK_CHECKPOINT = 250_000  # WAL pages (~1 GB) between SQLite checkpoints during a bulk run
+BULK_CHECKPOINT_BYTES = 1 << 30  # WAL (1 GiB) between SQLite checkpoints during a bulk run
 BULK_THREADED = True  # a bulk run writes in a second thread
 BULK_OVERLAP_SQLITE = True  # False: on SQLite the builder waits while the writer writes (see _run_pipeline)
 BULK_PREFETCH = True  # on PostgreSQL a bulk run reads the next page of the log while it builds one
@@ -98,6 +98,14 @@ class Projector:
         self.batch_size = batch_size
         self._reader: _LogReader | None = None
         self._bulk = False
+        self._wal_pages: int | None = None  # BULK_CHECKPOINT_BYTES in the store's pages (SQLite)
+
+    def _bulk_checkpoint(self, conn: Connection) -> int:
+        """The WAL pages between checkpoints of a bulk run: BULK_CHECKPOINT_BYTES whatever the
+        store's page size (4 KiB before ADR 0031, 16 KiB since)."""
+        if self._wal_pages is None:
+            self._wal_pages = BULK_CHECKPOINT_BYTES // conn.exec_driver_sql("PRAGMA page_size").scalar()
+        return self._wal_pages
 
     # --- running ----------------------------------------------------------
 
@@ -140,7 +148,7 @@ class Projector:
                 # the durability of synchronous=NORMAL either way. Its inserts into the key
                 # index of rm_evidence (random item ids) need a page cache the size of that
                 # index, larger than the default 2 MB.
-                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT if self._bulk else 1000}")
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={self._bulk_checkpoint(conn) if self._bulk else 1000}")
                 conn.exec_driver_sql(f"PRAGMA cache_size={-BULK_CACHE_KB if self._bulk else -2000}")
             ensure_position(conn)
             start = read_position(conn, for_update=True)
@@ -297,7 +305,7 @@ class Projector:
     def _write_page(self, conn: Connection, item: _Prepared, pipe: _Pipeline) -> None:
         with conn.begin():
             if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT}")
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={self._bulk_checkpoint(conn)}")
                 conn.exec_driver_sql(f"PRAGMA cache_size={-BULK_CACHE_KB}")
             elif BULK_ASYNC_COMMIT:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
@@ -335,7 +343,7 @@ class Projector:
         cheaper); the next `run`, which starts from empty, creates them again."""
         with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT}")  # see run_batch
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={self._bulk_checkpoint(conn)}")  # see run_batch
             drop_indexes(conn)
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("TRUNCATE " + ", ".join(t.name for t in READ_MODEL_TABLES))

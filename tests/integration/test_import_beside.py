@@ -226,3 +226,68 @@ def test_the_copy_is_a_transfer_of_whole_records_the_store_is_whole_after(tmp_pa
         built.dispose()
         ledger.close()
 
+
+
+def test_the_logs_pages_are_checkpointed_beside_the_adoption_and_the_file_is_whole_after(
+        tmp_path, clock, beside_always, monkeypatch):
+    """ADR 0031: a first load's log is committed without its checkpoint, which a second thread
+    runs while the read model built beside is adopted; once the import returns, the store's file
+    itself (without its WAL) holds the log and the read model."""
+    import shutil
+    import threading
+
+    from adapters.eventstore import LedgerApplication
+
+    appends, checkpoints = [], []
+    real_append, real_checkpoint = LedgerApplication.append_staged, LedgerApplication.checkpoint
+
+    def append(self, scratch, first, last, head, **kw):
+        appends.append(kw.get("checkpoint", True))
+        return real_append(self, scratch, first, last, head, **kw)
+
+    def checkpoint(self):
+        checkpoints.append(threading.current_thread().name)
+        return real_checkpoint(self)
+
+    monkeypatch.setattr(LedgerApplication, "append_staged", append)
+    monkeypatch.setattr(LedgerApplication, "checkpoint", checkpoint)
+    path = _jsonl(tmp_path / "in.jsonl", postings())
+    ledger = _sqlite(tmp_path, "store", clock)
+    try:
+        import_file(ledger, path, chunk_postings=5)
+        assert beside_always == [True]
+        assert appends == [False]  # the one copy of the whole scratch, its checkpoint left to the thread
+        assert checkpoints == ["csa-import-checkpoint", threading.current_thread().name]
+        shutil.copyfile(tmp_path / "store.sqlite", tmp_path / "file-only.sqlite")  # not the -wal
+        with ledger.engine.connect() as conn:
+            rows = {t: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() for t in ("rm_evidence", "rm_event_log")}
+    finally:
+        ledger.close()
+    assert min(rows.values()) > 0
+    conn = sqlite3.connect(tmp_path / "file-only.sqlite")
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0] == events_of()
+        assert {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in rows} == rows
+        assert conn.execute("SELECT position FROM rm_projector_position").fetchone()[0] == events_of()
+    finally:
+        conn.close()
+
+
+def test_without_a_read_model_beside_the_first_loads_append_checkpoints_itself(tmp_path, clock, monkeypatch):
+    from adapters.eventstore import LedgerApplication
+
+    appends = []
+    real_append = LedgerApplication.append_staged
+
+    def append(self, scratch, first, last, head, **kw):
+        appends.append(kw.get("checkpoint", True))
+        return real_append(self, scratch, first, last, head, **kw)
+
+    monkeypatch.setattr(LedgerApplication, "append_staged", append)
+    ledger = _sqlite(tmp_path, "store", clock)
+    try:
+        import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5, beside=False)
+        assert appends == [True]
+        assert ledger.projector.position() == ledger.app.log_head() == events_of()
+    finally:
+        ledger.close()

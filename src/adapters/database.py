@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 
 # The key of the PostgreSQL advisory lock under which a process creates the store's tables.
 SCHEMA_LOCK_KEY = 0xC5A1ED6E
@@ -22,7 +22,9 @@ def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         path = Path(database_url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        new_sqlite_store(path)
+        database = make_url(database_url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            new_sqlite_store(Path(database))
         engine = create_engine(database_url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -41,9 +43,9 @@ def new_sqlite_store(path: Path, page_size: int = SQLITE_PAGE_SIZE) -> None:
     """Give a store that does not exist yet (or an empty file) its page size and the WAL, before
     anything else opens it: the first write of the header fixes the page size, and a database
     in WAL mode cannot change it. A store that already has a header is left as it is."""
-    if str(path) in ("", ":memory:") or (path.exists() and path.stat().st_size > 0):
+    if path.exists() and (not path.is_file() or path.stat().st_size > 0):
         return
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path, timeout=30)
     try:
         conn.execute(f"PRAGMA page_size={int(page_size)}")
         conn.execute("PRAGMA journal_mode=WAL")  # writes the header, with the page size

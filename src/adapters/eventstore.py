@@ -223,15 +223,17 @@ class LedgerApplication(Application):
             return self._append_staged_sqlite(scratch, first, last, head, checkpoint)
         return self._append_staged_postgres(scratch, first, last, head)
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> tuple[int, int, int]:
         """SQLite: copy what the WAL holds into the store's file now (a passive checkpoint:
-        it waits for no reader or writer, and leaves what it cannot copy yet); elsewhere nothing."""
+        it waits for no reader or writer, and leaves what it cannot copy yet). Returns SQLite's
+        (busy, pages in the WAL, pages copied); elsewhere nothing is done: (0, 0, 0)."""
         if not self._on_sqlite:
-            return
+            return 0, 0, 0
         conn = sqlite3.connect(self.env.get("SQLITE_DBNAME"), isolation_level=None,
                                timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT") or 30))
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return busy, frames, copied
         finally:
             conn.close()
 

@@ -549,6 +549,7 @@ def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
     reads or writes (then the caller stages the rest again)."""
     head, first = staged.head, 1
     checkpointing: threading.Thread | None = None
+    written = False
     try:
         if head == 0 and len(staged.chunks) > 1 and ledger.app.appends_whole_first_load:
             # A first load (ADR 0029): the whole scratch in one transaction, copied as it is.
@@ -562,23 +563,32 @@ def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
                 first = staged.chunks[-1].last + 1
                 head = staged.chunks[-1].last
                 if overlap:
-                    checkpointing = threading.Thread(target=_checkpoint, args=(ledger,),
-                                                     name="csa-import-checkpoint", daemon=True)
-                    checkpointing.start()
-        return _write_rest(ledger, staged, project, head, first)
+                    thread = threading.Thread(target=_checkpoint, args=(ledger,), name="csa-import-checkpoint",
+                                              daemon=True)
+                    thread.start()
+                    checkpointing = thread
+        done = _write_rest(ledger, staged, project, head, first)
+        written = True
+        return done
     finally:
         if checkpointing is not None:
             checkpointing.join()
-            _checkpoint(ledger)  # what the adoption's own checkpoint left while the other one ran
+            if written:
+                _checkpoint(ledger)  # what the adoption's own checkpoint left while the other one ran
 
 
 def _checkpoint(ledger: Ledger) -> None:
-    # The pages are committed whatever happens here: a checkpoint that fails is left to the
-    # store's next one (any commit past the WAL's threshold), and said.
+    # The pages are committed whatever happens here. What a checkpoint cannot copy (a reader
+    # still on an older snapshot, or it fails) is left to the store's next one: any commit
+    # past the WAL's threshold, or the last connection closing.
     try:
-        ledger.app.checkpoint()
+        busy, frames, copied = ledger.app.checkpoint()
     except sqlite3.Error as e:
-        log.warning("checkpointing the store after the import's append failed (%s); its next commit will", e)
+        log.warning("checkpointing the store after the import's append failed (%s); its next checkpoint will", e)
+        return
+    if busy or copied < frames:
+        log.info("the store's checkpoint after the import copied %s of %s WAL pages%s; its next checkpoint "
+                 "copies the rest", copied, frames, " (another checkpoint was running)" if busy else "")
 
 
 def _write_rest(ledger: Ledger, staged: _Staged, project: bool, head: int, first: int) -> int:

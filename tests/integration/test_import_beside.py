@@ -238,26 +238,36 @@ def test_the_logs_pages_are_checkpointed_beside_the_adoption_and_the_file_is_who
 
     from adapters.eventstore import LedgerApplication
 
-    appends, checkpoints = [], []
+    appends, order = [], []
     real_append, real_checkpoint = LedgerApplication.append_staged, LedgerApplication.checkpoint
+    real_adopt = import_beside.BesideProjection.adopt
 
     def append(self, scratch, first, last, head, **kw):
         appends.append(kw.get("checkpoint", True))
         return real_append(self, scratch, first, last, head, **kw)
 
     def checkpoint(self):
-        checkpoints.append(threading.current_thread().name)
+        order.append(("checkpoint", threading.current_thread().name))
         return real_checkpoint(self)
+
+    def adopt(self):
+        adopted = real_adopt(self)
+        order.append(("adopted", adopted))
+        return adopted
 
     monkeypatch.setattr(LedgerApplication, "append_staged", append)
     monkeypatch.setattr(LedgerApplication, "checkpoint", checkpoint)
+    monkeypatch.setattr(import_beside.BesideProjection, "adopt", adopt)
     path = _jsonl(tmp_path / "in.jsonl", postings())
     ledger = _sqlite(tmp_path, "store", clock)
     try:
         import_file(ledger, path, chunk_postings=5)
         assert beside_always == [True]
         assert appends == [False]  # the one copy of the whole scratch, its checkpoint left to the thread
-        assert checkpoints == ["csa-import-checkpoint", threading.current_thread().name]
+        # The log's checkpoint began in its own thread before the adoption was over; the last
+        # one ran after it, in the importing thread.
+        assert order == [("checkpoint", "csa-import-checkpoint"), ("adopted", True),
+                         ("checkpoint", threading.current_thread().name)]
         shutil.copyfile(tmp_path / "store.sqlite", tmp_path / "file-only.sqlite")  # not the -wal
         with ledger.engine.connect() as conn:
             rows = {t: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() for t in ("rm_evidence", "rm_event_log")}

@@ -72,3 +72,60 @@ def test_a_bulk_runs_wal_between_checkpoints_is_the_same_size_whatever_the_page_
         finally:
             ledger.close()
     assert sizes == {4096: BULK_CHECKPOINT_BYTES // 4096, 16384: BULK_CHECKPOINT_BYTES // 16384}
+
+
+def _file_only_count(tmp_path, path) -> int:
+    """The log's events in the store's file alone, without its WAL: what checkpoints copied."""
+    import shutil
+
+    copy = tmp_path / "file-only.sqlite"
+    shutil.copyfile(path, copy)
+    conn = sqlite3.connect(copy)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0]
+    finally:
+        conn.close()
+        copy.unlink()
+
+
+def _scratch_of(n: int):
+    from uuid import uuid4
+
+    from adapters.eventstore import Scratch
+
+    scratch = Scratch()
+    scratch.append_rows([(uuid4().hex, 1, "domain.model:Provider.Registered", b"{" + b'"x":"' + b"y" * 400 + b'"}')
+                         for _ in range(n)])
+    return scratch
+
+
+def test_an_append_without_its_checkpoint_leaves_the_log_in_the_wal_until_a_checkpoint(tmp_path):
+    """ADR 0031: append_staged(checkpoint=False) commits (every reader sees the events) but
+    leaves the pages in the WAL, past the threshold at which a commit checkpoints; checkpoint()
+    copies them into the file. With checkpoint=True the commit copies them itself. 512-byte
+    pages: 1,500 events are well past 1,000 WAL pages."""
+    results = {}
+    for flag in (True, False):
+        path = tmp_path / f"store-{flag}.sqlite"
+        new_sqlite_store(path, 512)
+        ledger = Ledger(f"sqlite:///{path}")
+        scratch = _scratch_of(1500)
+        try:
+            ledger.app.checkpoint()  # the empty tables into the file
+            assert _file_only_count(tmp_path, path) == 0
+            assert ledger.app.append_staged(scratch, 1, 1500, 0, checkpoint=flag)
+            assert ledger.app.log_head() == 1500  # committed, whatever the checkpoint
+            results[flag] = _file_only_count(tmp_path, path)
+            busy, frames, copied = ledger.app.checkpoint()
+            assert (busy, copied) == (0, frames)
+            assert _file_only_count(tmp_path, path) == 1500
+        finally:
+            scratch.close()
+            ledger.close()
+    assert results == {True: 1500, False: 0}
+
+
+def test_an_in_memory_url_creates_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_engine("sqlite:///:memory:").dispose()
+    assert list(tmp_path.iterdir()) == []

@@ -36,6 +36,20 @@ def loaded(ledger, small_set):
 @pytest.fixture
 def bulk(monkeypatch):
     monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
+    monkeypatch.setattr(projector, "BULK_PAGE_EVENTS", 1)  # pages of the batch size the test sets: many pages
+
+
+def test_a_bulk_runs_pages_are_at_least_bulk_page_events(loaded, monkeypatch):
+    """ADR 0032: a bulk run reads (and commits) pages of BULK_PAGE_EVENTS events even where the
+    projector's own batch is smaller; a run page by page keeps the batch."""
+    monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
+    monkeypatch.setattr(projector, "BULK_PAGE_EVENTS", 40)
+    log = loaded.projector.log_position()
+    assert log > 80
+    loaded.projector.batch_size = 7
+    batches: list[int] = []
+    assert loaded.rebuild(on_batch=batches.append) == log
+    assert max(batches) == 40 and sum(batches) == log
 
 
 def page_by_page(ledger, until: int, tmp_path, name: str = "scratch") -> tuple[str, dict[str, int]]:

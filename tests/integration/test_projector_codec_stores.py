@@ -76,6 +76,7 @@ def test_the_read_model_is_the_same_text_with_either_codec(ledger, clock, monkey
     assert any("100000000000000000000" in str(r) for r in live_text["rm_event_log"])
     if bulk:
         monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
+        monkeypatch.setattr(projector, "BULK_PAGE_EVENTS", 1)  # the batch sizes below, in bulk too
     for batch_size in (3, 10_000):  # follow-ups of versions an earlier page stored, and one page
         ledger.projector.batch_size = batch_size
         for codec in ("fast", "standard"):

@@ -62,6 +62,7 @@ def test_bulk_rebuild_drops_and_recreates_the_indexes(ledger, clock, monkeypatch
     names = {ix.name for ix in BULK_INDEXES}
     assert names <= index_names(ledger)
     monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
+    monkeypatch.setattr(projector, "BULK_PAGE_EVENTS", 1)
     seen: list[set[str]] = []
     ledger.projector.batch_size = 4
     ledger.rebuild(on_batch=lambda n: seen.append(index_names(ledger)))

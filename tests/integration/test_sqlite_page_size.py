@@ -9,20 +9,20 @@ from adapters.ledger import Ledger
 from domain.postings import KINDS
 
 
-def _page_size(path) -> int:
+def _pragma(path, name: str):
     conn = sqlite3.connect(path)
     try:
-        return conn.execute("PRAGMA page_size").fetchone()[0]
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
     finally:
         conn.close()
+
+
+def _page_size(path) -> int:
+    return _pragma(path, "page_size")
 
 
 def _journal_mode(path) -> str:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("PRAGMA journal_mode").fetchone()[0]
-    finally:
-        conn.close()
+    return _pragma(path, "journal_mode")
 
 
 def test_a_new_store_has_the_chosen_page_size_and_the_wal(tmp_path):

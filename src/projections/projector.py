@@ -72,10 +72,10 @@ BULK_CACHE_KB = 131_072  # SQLite page cache of a bulk run
 # Events in a page (one transaction) of a bulk run, if the projector's batch is smaller. Each
 # commit writes every page of rm_evidence's key index (random item ids) that the page touched:
 # with pages of 10,000 events the national rebuild wrote most of that index again at each of its
-# 164 commits (commits were 11 of its 52 s). 50,000: 33,612 -> 46,073 ev/s; 100,000 and 200,000
+# 165 commits (commits were 11 of its 52 s). 50,000: 33,612 -> 46,073 ev/s; 100,000 and 200,000
 # gained little more (46,602, 47,175 ev/s) for 0.7 and 1.1 GB resident (ADR 0032). SQLite only:
 # on PostgreSQL it gained nothing measurable (42,050 / 40,433 -> 45,838 / 39,967 ev/s) for
-# 230 MB more resident.
+# ~220 MB more resident.
 BULK_PAGE_EVENTS = 50_000
 BULK_CHECKPOINT_BYTES = 1 << 30  # WAL (1 GiB) between SQLite checkpoints during a bulk run
 BULK_THREADED = True  # a bulk run writes in a second thread

@@ -20,11 +20,11 @@ SQLITE_PAGE_SIZE = 16384
 
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
-        path = Path(database_url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
         database = make_url(database_url).database
         if database and database != ":memory:" and not database.startswith("file:"):
-            new_sqlite_store(Path(database))
+            path = Path(database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new_sqlite_store(path)
         engine = create_engine(database_url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

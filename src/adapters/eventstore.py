@@ -223,14 +223,18 @@ class LedgerApplication(Application):
             return self._append_staged_sqlite(scratch, first, last, head, checkpoint)
         return self._append_staged_postgres(scratch, first, last, head)
 
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        """A connection of its own to the SQLite store, in autocommit, with the recorder's lock timeout."""
+        return sqlite3.connect(self.env.get("SQLITE_DBNAME"), isolation_level=None,
+                               timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT") or 30))
+
     def checkpoint(self) -> tuple[int, int, int]:
         """SQLite: copy what the WAL holds into the store's file now (a passive checkpoint:
         it waits for no reader or writer, and leaves what it cannot copy yet). Returns SQLite's
         (busy, pages in the WAL, pages copied); elsewhere nothing is done: (0, 0, 0)."""
         if not self._on_sqlite:
             return 0, 0, 0
-        conn = sqlite3.connect(self.env.get("SQLITE_DBNAME"), isolation_level=None,
-                               timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT") or 30))
+        conn = self._sqlite_connection()
         try:
             busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             return busy, frames, copied
@@ -240,8 +244,7 @@ class LedgerApplication(Application):
     def _append_staged_sqlite(self, scratch: Scratch, first: int, last: int, head: int,
                               checkpoint: bool = True) -> bool:
         table = self.recorder.events_table_name
-        conn = sqlite3.connect(self.env.get("SQLITE_DBNAME"), isolation_level=None,
-                               timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT") or 30))
+        conn = self._sqlite_connection()
         try:
             # A page cache to match: the log's primary key takes random UUIDs.
             conn.execute("PRAGMA cache_size=-262144")

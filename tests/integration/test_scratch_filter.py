@@ -1,0 +1,74 @@
+"""The import scratch's filter of the aggregates it holds (ADR 0033): an id it does not
+hold is answered without a query; an id it holds, or one sharing its filter bit, is looked up."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import pytest
+
+from adapters.eventstore import FILTER_BITS, Scratch
+
+TOPIC = "domain.model:Provider.Registered"
+
+
+@pytest.fixture
+def scratch():
+    s = Scratch()
+    yield s
+    s.close()
+
+
+def _queries(scratch: Scratch) -> list[str]:
+    seen: list[str] = []
+    scratch.conn.set_trace_callback(lambda sql: seen.append(sql) if sql.lstrip().upper().startswith("SELECT") else None)
+    return seen
+
+
+def _twin(u: UUID) -> UUID:
+    """Another id with the same low FILTER_BITS bits (the same bit of the filter)."""
+    return UUID(int=u.int ^ (1 << (FILTER_BITS + 10)))
+
+
+def test_held_ids_are_found_with_every_event_in_order(scratch):
+    a, b = uuid4(), uuid4()
+    scratch.append_rows([(a.hex, 1, TOPIC, b"{}"), (b.hex, 1, TOPIC, b"{}")])
+    scratch.append_rows([(a.hex, 2, TOPIC, b'{"n":2}')])
+    events = scratch.stored_events_of([a, b])
+    assert [(e.originator_id, e.originator_version) for e in events] == sorted(
+        [(a, 1), (a, 2), (b, 1)], key=lambda k: (k[0].hex, k[1]))  # by aggregate, then version
+    assert {e.originator_id for e in scratch.first_events([a, b])} == {a, b}
+    assert scratch.existing([a, b, uuid4()]) == {a, b}
+
+
+def test_an_id_not_held_is_answered_without_a_query(scratch):
+    a = uuid4()
+    scratch.append_rows([(a.hex, 1, TOPIC, b"{}")])
+    absent = [u for u in (uuid4() for _ in range(50)) if (u.int ^ a.int) & ((1 << FILTER_BITS) - 1)]
+    queries = _queries(scratch)
+    assert scratch.stored_events_of(absent) == []
+    assert scratch.first_events(absent) == []
+    assert scratch.existing(absent) == set()
+    assert queries == []
+    assert scratch.may_hold(absent) == []
+    assert scratch.may_hold([a]) == [a]
+
+
+def test_an_id_sharing_a_held_ids_bit_is_looked_up_and_not_found(scratch):
+    a = uuid4()
+    twin = _twin(a)
+    scratch.append_rows([(a.hex, 1, TOPIC, b"{}")])
+    queries = _queries(scratch)
+    assert scratch.may_hold([twin]) == [twin]  # the filter cannot tell them apart
+    assert scratch.stored_events_of([twin]) == []  # the query can
+    assert len(queries) == 1
+    assert [e.originator_id for e in scratch.stored_events_of([twin, a])] == [a]
+
+
+def test_ids_appended_through_stored_events_are_held(scratch):
+    from eventsourcing.persistence import StoredEvent
+
+    ids = [uuid4() for _ in range(1000)]
+    scratch.append([StoredEvent(u, 1, TOPIC, b"{}") for u in ids])
+    assert scratch.may_hold(ids) == ids
+    assert len(scratch.first_events(ids)) == 1000

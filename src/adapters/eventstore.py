@@ -379,14 +379,15 @@ class Scratch:
 
     def append_rows(self, rows: Sequence[Row]) -> int:
         """Append rows (as `EventEncoder` gives them); returns the position of the last one."""
-        self.conn.execute("BEGIN")
-        self.conn.executemany("INSERT INTO events VALUES (?,?,?,?)", rows)
-        self.conn.execute("COMMIT")
-        self.count += len(rows)
+        # The bits first: a bit set for a row that is then not written costs only a query.
         held, mask, digits = self._held, _FILTER_MASK, _FILTER_HEX
         for row in rows:
             k = int(row[0][digits:], 16) & mask
             held[k >> 3] |= 1 << (k & 7)
+        self.conn.execute("BEGIN")
+        self.conn.executemany("INSERT INTO events VALUES (?,?,?,?)", rows)
+        self.conn.execute("COMMIT")
+        self.count += len(rows)
         return self.count
 
     def may_hold(self, ids: Iterable[UUID]) -> list[UUID]:

@@ -1,5 +1,6 @@
-"""The import scratch's filter of the aggregates it holds (ADR 0033): an id it does not
-hold is answered without a query; an id it holds, or one sharing its filter bit, is looked up."""
+"""The import scratch (ADR 0033). Its filter of the aggregates it holds: an id it does not hold
+is answered without a query; an id it holds, or one sharing its filter bit, is looked up. And
+its page size."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.eventstore import FILTER_BITS, Scratch
+from adapters.eventstore import FILTER_BITS, SCRATCH_PAGE_SIZE, Scratch
 
 TOPIC = "domain.model:Provider.Registered"
 
@@ -72,3 +73,9 @@ def test_ids_appended_through_stored_events_are_held(scratch):
     scratch.append([StoredEvent(u, 1, TOPIC, b"{}") for u in ids])
     assert scratch.may_hold(ids) == ids
     assert len(scratch.first_events(ids)) == 1000
+
+
+def test_the_scratch_has_the_chosen_page_size(scratch):
+    # Its inserts into the key index of random ids cost less with larger pages (ADR 0033).
+    scratch.append_rows([(uuid4().hex, 1, TOPIC, b"{}")])
+    assert scratch.conn.execute("PRAGMA page_size").fetchone()[0] == SCRATCH_PAGE_SIZE != 4096

@@ -98,6 +98,9 @@ def project_scratch(mapper: Any, reader: ScratchReader, out: str | Path, batch_s
     try:
         projector = Projector(SimpleNamespace(mapper=mapper, recorder=None), engine, batch_size)
         projector._reader = reader  # noqa: SLF001
+        # Its writer stays a thread: this process is already the import's second core (and the
+        # file has no journal, for one process only).
+        projector.writer_process = False
         projector._bulk = True  # noqa: SLF001
         projector._run_bulk(None, None)  # noqa: SLF001
         create_indexes(engine)

@@ -13,11 +13,12 @@ event does: the topic is resolved once, and a follow-up's `apply` is called to c
 the state.
 
 A run from an empty read model over many events (a rebuild, `csa verify`) is a bulk
-run: its secondary indexes are built once at the end, the cyclic GC is paused, and two
-threads share the work, the caller reading, decoding and building pages while a writer
-thread commits them (rows and position in one transaction, pages in log order; see
-`_run_pipeline`): the builder builds page N+1 while page N is written (on PostgreSQL it
-also reads page N+2 meanwhile).
+run: its secondary indexes are built once at the end, the cyclic GC is paused, and the
+work is shared, the caller reading, decoding and building pages while a writer commits
+them (rows and position in one transaction, pages in log order; see `_run_pipeline`): the
+builder builds page N+1 while page N is written (on PostgreSQL it also reads page N+2
+meanwhile). On SQLite the writer is a child process (`projections.page_writer`, ADR 0035),
+elsewhere a thread.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ import json.scanner
 import operator
 import queue
 import re
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from itertools import chain
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -51,6 +54,7 @@ except ImportError:  # pragma: no cover - a declared dependency
 
 from domain.model import NAMESPACE, Assessment, ClientKey, Evidence, Item, Provider
 from domain.postings import canonical
+from projections import page_writer
 from projections.tables import (
     BULK_INDEXES,
     READ_MODEL_TABLES,
@@ -84,7 +88,12 @@ BULK_OVERLAP_SQLITE = True  # False: on SQLite the builder waits while the write
 BULK_PREFETCH = True  # on PostgreSQL a bulk run reads the next page of the log while it builds one
 BULK_VALUES = True  # on SQLite with multi-row VALUES statements
 VALUES_ROWS = 4096  # at most so many rows per INSERT statement of a bulk run on SQLite
-SQLITE_LIMIT_VARIABLE_NUMBER = 9  # sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER (Python 3.11+)
+SQLITE_LIMIT_VARIABLE_NUMBER = page_writer.SQLITE_LIMIT_VARIABLE_NUMBER
+# On SQLite a bulk run's pages are written by a child process (`projections.page_writer`), not a
+# thread of the projector's process: the two threads' shares of the GIL made each 1.7-2.9 times
+# as slow as alone (ADR 0035). Only for a store in a file (a child cannot open another process's
+# in-memory database); False: the writer thread.
+BULK_WRITER_PROCESS = True
 INDEX_BUILDERS = 3  # connections building the indexes at the end of a bulk run on PostgreSQL
 BULK_QUEUE = 1  # pages built ahead of the one being written during a bulk run
 BULK_ASYNC_COMMIT = True  # on PostgreSQL a bulk run's page commits do not wait for the WAL flush
@@ -108,6 +117,7 @@ class Projector:
         self._reader: _LogReader | None = None
         self._bulk = False
         self._wal_pages: int | None = None  # BULK_CHECKPOINT_BYTES in the store's pages (SQLite)
+        self.writer_process = True  # False: a bulk run on SQLite writes in a thread (BULK_WRITER_PROCESS)
 
     def _bulk_checkpoint(self, conn: Connection) -> int:
         """The WAL pages between checkpoints of a bulk run: BULK_CHECKPOINT_BYTES whatever the
@@ -180,9 +190,9 @@ class Projector:
             return self._run_pipeline(until, on_batch)
 
     def _run_pipeline(self, until: int | None, on_batch: Callable[[int], None] | None) -> int:
-        """Build the read model from empty with two threads: this one reads, decodes and
-        builds page N+1 while a writer thread writes page N (the drivers release the GIL
-        while the database works). The writer takes the pages in log order from a bounded
+        """Build the read model from empty with a builder and a writer: this thread reads,
+        decodes and builds page N+1 while the writer (a child process on SQLite, a thread
+        elsewhere) writes page N. The writer takes the pages in log order from a bounded
         queue and commits each page's rows with its position in one transaction, as
         `run_batch` does; a crash leaves the read model at the end of a page.
 
@@ -193,15 +203,17 @@ class Projector:
         caller's page-by-page loop goes on from the read model's position) if another
         projector moved the position meanwhile.
 
-        On SQLite both threads work in this process, and the driver holds the GIL while it
-        binds each statement's parameters and while it fetches the log's rows, so they overlap
-        only while SQLite itself works. With both cores free that still made a medium rebuild
-        9-13% faster than the builder waiting while the writer writes (`BULK_OVERLAP_SQLITE =
-        False`); with other processes on both cores, the hand-overs of the GIL made it 3-4%
-        slower (9 alternated runs each). On PostgreSQL the server does the writing.
+        On SQLite (a store in a file) the writer is a child process (`_ProcessWriter`, ADR 0035):
+        as a thread of this process it shared the GIL with the builder (the driver holds it while
+        it binds each statement's parameters and while it fetches the log's rows), and on the
+        national log each of the two took 1.7-2.9 times as long as alone; the child's pages were
+        written 1.28 times as fast. `BULK_OVERLAP_SQLITE = False` makes the builder wait while
+        each page is written (with the writer thread, with both cores free, that was 9-13%
+        slower on a medium rebuild). On PostgreSQL the server does the writing, and the writer
+        is a thread.
         """
         pipe = _Pipeline()
-        writer = threading.Thread(target=self._write_pages, args=(pipe,), name="projector-writer", daemon=True)
+        writer = self._writer(pipe)
         carry: dict[str, tuple[int, _Current | None]] = {}
         carried: deque[tuple[int, list[str]]] = deque()
         with self.engine.connect() as conn:
@@ -269,6 +281,37 @@ class Projector:
         if pipe.error is not None and not isinstance(pipe.error, _Moved):
             raise pipe.error
         return total
+
+    def _writer(self, pipe: _Pipeline) -> threading.Thread | _ProcessWriter:
+        """The bulk run's writer, not started: on SQLite (a store in a file) a child process
+        (ADR 0035), else a thread of this process."""
+        path = self._writer_process_path()
+        if path is None:
+            return threading.Thread(target=self._write_pages, args=(pipe,), name="projector-writer", daemon=True)
+        with self.engine.connect() as conn:
+            synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+            wal_pages = self._bulk_checkpoint(conn)
+        config = {
+            "path": path,
+            # as the store's own connections have them (adapters.database.make_engine), then a bulk run's
+            "pragmas": [f"synchronous={int(synchronous)}", f"wal_autocheckpoint={wal_pages}",
+                        f"cache_size={-BULK_CACHE_KB}"],
+            "timeout": 30,
+            "position_table": projector_position.name, "name": NAME,
+            "close_sql": CLOSE_SQL, "values_rows": VALUES_ROWS,
+            "evidence": ("rm_evidence", EVIDENCE_COLUMNS), "log": ("rm_event_log", LOG_COLUMNS),
+        }
+        return _ProcessWriter(pipe, config)
+
+    def _writer_process_path(self) -> str | None:
+        """The store's file, if this bulk run's pages are written by a child process."""
+        if not (BULK_WRITER_PROCESS and self.writer_process and self.engine.dialect.name == "sqlite" and sys.executable):
+            return None
+        database = self.engine.url.database
+        if not database or database == ":memory:" or database.startswith("file:") or "mode=memory" in str(self.engine.url):
+            return None
+        path = Path(database)
+        return str(path.resolve()) if path.is_file() else None
 
     def _read_ahead(self, start: int, until: int | None) -> Sequence[LogRow]:
         size = max(self.batch_size, BULK_PAGE_EVENTS) if self.engine.dialect.name == "sqlite" else self.batch_size
@@ -517,6 +560,98 @@ class _Prepared:
 
     def __init__(self, seq: int, start: int, last: int, count: int, page: _Page):
         self.seq, self.start, self.last, self.count, self.page = seq, start, last, count, page
+
+
+class _ProcessWriter:
+    """A bulk run's writer as a child process (`projections.page_writer`, ADR 0035), started and
+    joined as the writer thread is. A sender thread takes the pages from the pipeline's queue and
+    sends their rows down the child's input; a receiver thread reads the child's answers and sets
+    the pipeline's `committed`, `done`, `written` and `error` as the writer thread would have. Both
+    wait on pipes without the GIL; only pickling a page (~0.07 s) holds it."""
+
+    def __init__(self, pipe: _Pipeline, config: dict[str, Any]):
+        self.pipe = pipe
+        self.config = config
+        self.counts: dict[int, int] = {}  # events of each page sent and not yet answered
+        self.lock = threading.Lock()
+        self.send_error: BaseException | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        # The module run as a file: it needs only the standard library, not this package on a path.
+        self.proc = subprocess.Popen([sys.executable, Path(page_writer.__file__).resolve()],  # noqa: S603
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.threads = [threading.Thread(target=self._send, name="projector-sender", daemon=True),
+                        threading.Thread(target=self._receive, name="projector-receiver", daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def join(self) -> None:
+        for t in self.threads:
+            t.join()
+        if self.send_error is not None and self.pipe.error is None:
+            self.pipe.error = self.send_error
+
+    def _send(self) -> None:
+        pipe, out, ended = self.pipe, self.proc.stdin, False
+        try:
+            page_writer.send(out, self.config)
+            while True:
+                item = pipe.queue.get()
+                if item is None:
+                    ended = True
+                    break
+                if pipe.abort or pipe.error is not None:
+                    pipe.written.release()  # taken, not written (as the writer thread skips it)
+                    continue
+                page = item.page
+                frame = (item.seq, item.start, item.last, page.closes, page.inserts, page.log)
+                item.page = None
+                with self.lock:
+                    self.counts[item.seq] = item.count
+                page_writer.send(out, frame)
+            page_writer.send(out, None)
+        except BaseException as e:  # noqa: BLE001 - the child went away: join hands it on
+            self.send_error = e
+            while not ended and pipe.queue.get() is not None:  # let the builder finish putting
+                pipe.written.release()
+        finally:
+            try:
+                out.close()
+            except OSError:
+                pass
+
+    def _receive(self) -> None:
+        pipe = self.pipe
+        try:
+            while True:
+                try:
+                    kind, seq, *rest = page_writer.receive(self.proc.stdout)
+                except EOFError:
+                    return
+                with self.lock:
+                    count = self.counts.pop(seq, 0)
+                if kind == "committed":
+                    pipe.committed = seq
+                    pipe.done.append(count)
+                elif kind == "moved":
+                    pipe.error = _Moved(rest[0])
+                else:
+                    error, text = rest
+                    error.add_note(f"in the page writer process:\n{text}")
+                    pipe.error = error
+                pipe.written.release()
+        finally:
+            code = self.proc.wait()
+            with self.lock:
+                left = len(self.counts)
+                self.counts.clear()
+            if left and pipe.error is None:
+                pipe.error = RuntimeError(f"the page writer process ended (exit code {code}) "
+                                          f"with {left} page(s) not committed")
+            for _ in range(left):
+                pipe.written.release()
 
 
 class _Pipeline:
@@ -830,6 +965,7 @@ EVIDENCE_COLUMNS = ("item_id", "version", "kind", "la_code", "urn", "group_code"
                     "data", "client_id", "actor", "recorded_from", "recorded_to", "position", "closed_by", "withdrawn")
 LOG_COLUMNS = ("position", "aggregate_id", "version", "event", "kind", "la_code", "urn", "year", "actor",
                "client_id", "recorded_at", "details")
+CLOSE_SQL = "UPDATE rm_evidence SET recorded_to=?, closed_by=?, withdrawn=? WHERE item_id=? AND version=?"
 # indexes into an evidence row (a list while the page is built)
 _LA, _URN, _DATA, _CLIENT, _TO, _CLOSED_BY, _WITHDRAWN = 3, 4, 8, 9, 12, 14, 15
 
@@ -1068,32 +1204,24 @@ class _Page:
 
     def _write_sqlite_bulk(self) -> None:
         """The inserts as few multi-row VALUES statements as the store's limit on variables
-        allows: the driver releases the GIL for the whole of each statement and takes it back
-        once, where `executemany` does so for every row, and each time it may wait a switch
-        interval (5 ms) for the bulk run's builder thread to let it go."""
+        allows (`page_writer.write_values`): the driver releases the GIL for the whole of each
+        statement and takes it back once, where `executemany` does so for every row, and each
+        time it may wait a switch interval (5 ms) for the bulk run's builder thread to let it go."""
         dbapi = self.conn.connection.dbapi_connection
         cur = dbapi.cursor()
         if self.closes:
-            cur.executemany("UPDATE rm_evidence SET recorded_to=?, closed_by=?, withdrawn=? WHERE item_id=? AND version=?",
-                            self.closes)
+            cur.executemany(CLOSE_SQL, self.closes)
         limit = dbapi.getlimit(SQLITE_LIMIT_VARIABLE_NUMBER)
         for table, columns, rows in (("rm_evidence", EVIDENCE_COLUMNS, self.inserts),
                                      ("rm_event_log", LOG_COLUMNS, self.log)):
-            step = 1 << (max(1, min(VALUES_ROWS, limit // len(columns))).bit_length() - 1)
-            i, left = 0, len(rows)
-            while left:  # `step` rows at a time, then powers of two: statements the driver has compiled
-                n = step if left >= step else 1 << (left.bit_length() - 1)
-                cur.execute(_values_sql(table, columns, n), list(chain.from_iterable(rows[i:i + n])))
-                i += n
-                left -= n
+            page_writer.write_values(cur, limit, VALUES_ROWS, table, columns, rows, _VALUES_SQL)
         cur.close()
 
     def _write_sqlite(self) -> None:
         cur = self.conn.connection.cursor()  # the DBAPI cursor: executemany without re-packing
         ex = cur.executemany
         if self.closes:
-            ex("UPDATE rm_evidence SET recorded_to=?, closed_by=?, withdrawn=? WHERE item_id=? AND version=?",
-               self.closes)
+            ex(CLOSE_SQL, self.closes)
         if self.inserts:
             ex(f"INSERT INTO rm_evidence ({','.join(EVIDENCE_COLUMNS)}) "
                f"VALUES ({','.join('?' * len(EVIDENCE_COLUMNS))})", self.inserts)
@@ -1115,10 +1243,7 @@ class _Page:
                             copy.write_row(r)
 
 
-@lru_cache(maxsize=64)
-def _values_sql(table: str, columns: tuple[str, ...], n: int) -> str:
-    one = "(" + ",".join("?" * len(columns)) + ")"
-    return f"INSERT INTO {table} ({','.join(columns)}) VALUES " + ",".join([one] * n)
+_VALUES_SQL: dict[tuple[str, int], str] = {}  # the text of each multi-row INSERT (page_writer.write_values)
 
 
 # --- digest -----------------------------------------------------------------

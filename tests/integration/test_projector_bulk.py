@@ -2,7 +2,11 @@
 while a writer thread commits page N. They must give the read model a page-by-page run
 gives, commit every page's rows with its position in one transaction and in log order,
 and leave a consistent read model (that of a page-by-page run up to its position) when
-either thread fails or another projector moves the position meanwhile."""
+either thread fails or another projector moves the position meanwhile.
+
+These tests pin the writer to a thread (on SQLite a bulk run's writer is a child process
+by default, ADR 0035: tests/integration/test_projector_writer_process.py), so that they can
+watch each page's transaction from within the process."""
 
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ def loaded(ledger, small_set):
 
 @pytest.fixture
 def bulk(monkeypatch):
+    monkeypatch.setattr(projector, "BULK_WRITER_PROCESS", False)
     monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
     monkeypatch.setattr(projector, "BULK_PAGE_EVENTS", 1)  # pages of the batch size the test sets: many pages
 

@@ -1,0 +1,194 @@
+"""A bulk run's writer as a child process on SQLite (ADR 0035, `projections.page_writer`).
+
+The builder sends each page's rows to the child, which commits them with the read model's
+position, one transaction a page, in log order. The read model must be the one a page-by-page
+run gives; when the child fails, is killed, or finds the position moved by another projector,
+the read model must be left at the end of a page, and the run must say why."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import text
+
+import projections.projector as projector
+from adapters.database import make_engine
+from adapters.generate import generate
+from adapters.importers import import_file
+from projections.projector import Projector, create_read_model, digest
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory):
+    path = tmp_path_factory.mktemp("writer-process") / "small.jsonl"
+    generate("small", path, seed=2011)
+    return path
+
+
+@pytest.fixture
+def loaded(sqlite_url, clock, small_set):
+    from adapters.ledger import Ledger
+
+    led = Ledger(sqlite_url, clock=clock)
+    import_file(led, small_set)
+    led.catch_up()
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def writers(monkeypatch) -> list[projector._ProcessWriter]:
+    """Bulk runs of small pages; the process writers they start; no writer thread allowed."""
+    monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
+    monkeypatch.setattr(projector, "BULK_PAGE_EVENTS", 1)
+    started: list[projector._ProcessWriter] = []
+    real = projector._ProcessWriter.start
+
+    def start(self):
+        real(self)
+        started.append(self)
+
+    def no_thread(self, pipe):  # the writer thread must not write: fail the run, not hang it
+        pipe.error = AssertionError("the writer thread was asked to write the pages")
+        while pipe.queue.get() is not None:
+            pipe.written.release()
+
+    monkeypatch.setattr(projector._ProcessWriter, "start", start)
+    monkeypatch.setattr(Projector, "_write_pages", no_thread)
+    return started
+
+
+def page_by_page(ledger, until: int, tmp_path) -> tuple[str, dict[str, int]]:
+    engine = make_engine(f"sqlite:///{tmp_path}/page-by-page.sqlite")
+    create_read_model(engine)
+    p = Projector(ledger.app, engine, 97)
+    p._start_bulk = lambda until: False  # noqa: SLF001
+    p.run(until=until)
+    try:
+        return digest(engine)
+    finally:
+        engine.dispose()
+
+
+def position_now(ledger) -> int:
+    with ledger.engine.connect() as conn:
+        return projector.read_position(conn)
+
+
+def no_helpers_left(writers) -> bool:
+    return (not [t for t in threading.enumerate() if t.name.startswith("projector-")]
+            and all(w.proc.poll() is not None for w in writers))
+
+
+def test_the_child_writes_the_read_model_a_page_by_page_run_gives(loaded, writers, tmp_path):
+    live = digest(loaded.engine)
+    log = loaded.projector.log_position()
+    loaded.projector.batch_size = 101
+    seen: list[tuple[int, int]] = []  # (events reported, the position the store holds then)
+    assert loaded.rebuild(on_batch=lambda n: seen.append((n, position_now(loaded)))) == log
+    assert len(writers) == 1 and writers[0].proc.returncode == 0
+    # each page reported once the child committed it, with its position, in log order
+    assert [n for n, _ in seen[:-1]] == [101] * (len(seen) - 1) and sum(n for n, _ in seen) == log
+    reached = [p for _, p in seen]
+    assert reached == sorted(reached) and all(p % 101 == 0 or p == log for p in reached)
+    assert position_now(loaded) == log
+    assert digest(loaded.engine) == live == page_by_page(loaded, log, tmp_path)
+    assert no_helpers_left(writers)
+
+
+def test_a_failing_write_in_the_child_leaves_the_read_model_at_the_end_of_a_page(loaded, writers, tmp_path):
+    live = digest(loaded.engine)
+    loaded.projector.batch_size = 113
+    with loaded.engine.begin() as conn:  # the store refuses the 4th page's rows
+        conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON rm_event_log WHEN NEW.position > 339 "
+                          "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+    with pytest.raises(Exception, match="disk full") as failed:
+        loaded.rebuild()
+    assert type(failed.value).__module__ == "sqlite3"  # the child's own error, raised here
+    assert any("page writer process" in note for note in failed.value.__notes__)
+    assert position_now(loaded) == 3 * 113  # three pages committed, the fourth rolled back
+    assert digest(loaded.engine) == page_by_page(loaded, 3 * 113, tmp_path)
+    assert no_helpers_left(writers)
+    with loaded.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse"))
+    loaded.catch_up()  # page by page from where it stopped
+    assert digest(loaded.engine) == live
+
+
+def test_a_failing_builder_stops_the_child_at_the_end_of_a_page(loaded, writers, monkeypatch, tmp_path):
+    live = digest(loaded.engine)
+    real = projector._Page.apply
+    calls = []
+
+    def apply(page, rows):
+        calls.append(1)
+        if len(calls) == 6:
+            raise ValueError("undecodable")
+        return real(page, rows)
+
+    monkeypatch.setattr(projector._Page, "apply", apply)
+    loaded.projector.batch_size = 89
+    with pytest.raises(ValueError, match="undecodable"):
+        loaded.rebuild()
+    position = position_now(loaded)
+    assert position % 89 == 0 and position <= 5 * 89
+    assert digest(loaded.engine) == page_by_page(loaded, position, tmp_path)
+    assert writers[0].proc.returncode == 0  # told the run was over, not killed
+    assert no_helpers_left(writers)
+    monkeypatch.setattr(projector._Page, "apply", real)
+    loaded.catch_up()
+    assert digest(loaded.engine) == live
+
+
+def test_a_killed_child_fails_the_run_and_leaves_committed_pages(loaded, writers, tmp_path):
+    live = digest(loaded.engine)
+    loaded.projector.batch_size = 97
+
+    def kill(n):
+        if writers[0].proc.poll() is None:
+            writers[0].proc.kill()
+            writers[0].proc.wait()
+
+    with pytest.raises((RuntimeError, BrokenPipeError)) as failed:
+        loaded.rebuild(on_batch=kill)
+    if isinstance(failed.value, RuntimeError):
+        assert "page writer process ended" in str(failed.value)
+    position = position_now(loaded)
+    assert position % 97 == 0 and position >= 97
+    assert digest(loaded.engine) == page_by_page(loaded, position, tmp_path)
+    assert no_helpers_left(writers)
+    loaded.catch_up()
+    assert digest(loaded.engine) == live
+
+
+def test_another_projector_moving_the_position_ends_the_childs_part(loaded, writers):
+    """A second projector applies a page while the bulk run is under way: the child finds the
+    position moved, writes nothing more, and the run goes on page by page."""
+    live = digest(loaded.engine)
+    other = Projector(loaded.app, loaded.engine, 50)
+    moved: list[int] = []
+
+    def on_batch(n):
+        if not moved:
+            moved.append(other.run_batch())
+
+    loaded.projector.batch_size = 50
+    loaded.rebuild(on_batch=on_batch)
+    assert moved == [50]
+    assert writers[0].proc.returncode == 0
+    assert loaded.projector.position() == loaded.projector.log_position()
+    assert digest(loaded.engine) == live
+    assert no_helpers_left(writers)
+
+
+def test_an_in_memory_store_or_the_switch_keeps_the_writer_thread(loaded, monkeypatch):
+    p = loaded.projector
+    assert p._writer_process_path() is not None  # noqa: SLF001 - a store in a file: the child
+    memory = Projector(loaded.app, make_engine("sqlite://"), 10)
+    assert memory._writer_process_path() is None  # noqa: SLF001
+    p.writer_process = False
+    assert p._writer_process_path() is None  # noqa: SLF001
+    p.writer_process = True
+    monkeypatch.setattr(projector, "BULK_WRITER_PROCESS", False)
+    assert p._writer_process_path() is None  # noqa: SLF001

@@ -644,6 +644,7 @@ class _ProcessWriter:
                 pipe.written.release()
         finally:
             code = self.proc.wait()
+            self.proc.stdout.close()
             with self.lock:
                 left = len(self.counts)
                 self.counts.clear()

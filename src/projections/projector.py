@@ -574,6 +574,7 @@ class _ProcessWriter:
         self.config = config
         self.counts: dict[int, int] = {}  # events of each page sent and not yet answered
         self.lock = threading.Lock()
+        self.answered_all = False  # the receiver has finished: no answer will come any more
         self.send_error: BaseException | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.threads: list[threading.Thread] = []
@@ -594,7 +595,7 @@ class _ProcessWriter:
             self.pipe.error = self.send_error
 
     def _send(self) -> None:
-        pipe, out, ended = self.pipe, self.proc.stdin, False
+        pipe, out, ended, item = self.pipe, self.proc.stdin, False, None
         try:
             page_writer.send(out, self.config)
             while True:
@@ -614,6 +615,9 @@ class _ProcessWriter:
             page_writer.send(out, None)
         except BaseException as e:  # noqa: BLE001 - the child went away: join hands it on
             self.send_error = e
+            with self.lock:  # a page the receiver, already finished, will not account for
+                if item is not None and self.answered_all and self.counts.pop(item.seq, None) is not None:
+                    pipe.written.release()
             while not ended and pipe.queue.get() is not None:  # let the builder finish putting
                 pipe.written.release()
         finally:
@@ -648,6 +652,7 @@ class _ProcessWriter:
             with self.lock:
                 left = len(self.counts)
                 self.counts.clear()
+                self.answered_all = True
             if left and pipe.error is None:
                 pipe.error = RuntimeError(f"the page writer process ended (exit code {code}) "
                                           f"with {left} page(s) not committed")

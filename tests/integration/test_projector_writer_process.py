@@ -141,7 +141,11 @@ def test_a_failing_builder_stops_the_child_at_the_end_of_a_page(loaded, writers,
     assert digest(loaded.engine) == live
 
 
-def test_a_killed_child_fails_the_run_and_leaves_committed_pages(loaded, writers, tmp_path):
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_killed_child_fails_the_run_and_leaves_committed_pages(loaded, writers, tmp_path, monkeypatch, overlap):
+    """Also with the builder waiting for each page to be written (`BULK_OVERLAP_SQLITE = False`):
+    every page it handed over is accounted for, so it never waits for ever."""
+    monkeypatch.setattr(projector, "BULK_OVERLAP_SQLITE", overlap)
     live = digest(loaded.engine)
     loaded.projector.batch_size = 97
 

@@ -27,6 +27,7 @@ import gc
 import hashlib
 import json
 import json.scanner
+import logging
 import operator
 import queue
 import re
@@ -64,6 +65,7 @@ from projections.tables import (
 )
 
 NAME = "evidence"
+logger = logging.getLogger(__name__)
 
 # Events that supersede the current version of an item (evidence or provider).
 ITEM_FOLLOW_UPS = (Item.PublicationDateSupplied, Item.Corrected, Item.Withdrawn,
@@ -206,8 +208,8 @@ class Projector:
         On SQLite (a store in a file) the writer is a child process (`_ProcessWriter`, ADR 0035):
         as a thread of this process it shared the GIL with the builder (the driver holds it while
         it binds each statement's parameters and while it fetches the log's rows), and on the
-        national log each of the two took 1.7-2.9 times as long as alone; the child's pages were
-        written 1.28 times as fast. `BULK_OVERLAP_SQLITE = False` makes the builder wait while
+        national log each of the two took 1.7-2.9 times as long as alone; with the child the
+        rebuild was 1.28 times as fast. `BULK_OVERLAP_SQLITE = False` makes the builder wait while
         each page is written (with the writer thread, with both cores free, that was 9-13%
         slower on a medium rebuild). On PostgreSQL the server does the writing, and the writer
         is a thread.
@@ -284,7 +286,8 @@ class Projector:
 
     def _writer(self, pipe: _Pipeline) -> threading.Thread | _ProcessWriter:
         """The bulk run's writer, not started: on SQLite (a store in a file) a child process
-        (ADR 0035), else a thread of this process."""
+        (ADR 0035), already launched, else a thread of this process (also if the child cannot
+        be launched)."""
         path = self._writer_process_path()
         if path is None:
             return threading.Thread(target=self._write_pages, args=(pipe,), name="projector-writer", daemon=True)
@@ -301,11 +304,18 @@ class Projector:
             "close_sql": CLOSE_SQL, "values_rows": VALUES_ROWS,
             "evidence": ("rm_evidence", EVIDENCE_COLUMNS), "log": ("rm_event_log", LOG_COLUMNS),
         }
-        return _ProcessWriter(pipe, config)
+        writer = _ProcessWriter(pipe, config)
+        try:
+            writer.launch()
+        except OSError as e:  # no interpreter to start (an embedded one): the thread, as before ADR 0035
+            logger.warning("the page writer process could not be started (%s): writing in a thread", e)
+            return threading.Thread(target=self._write_pages, args=(pipe,), name="projector-writer", daemon=True)
+        return writer
 
     def _writer_process_path(self) -> str | None:
         """The store's file, if this bulk run's pages are written by a child process."""
-        if not (BULK_WRITER_PROCESS and self.writer_process and self.engine.dialect.name == "sqlite" and sys.executable):
+        if not (BULK_WRITER_PROCESS and BULK_THREADED and BULK_VALUES and self.writer_process and sys.executable
+                and self.engine.dialect.name == "sqlite" and self.engine.dialect.driver == "pysqlite"):
             return None
         database = self.engine.url.database
         if not database or database == ":memory:" or database.startswith("file:") or "mode=memory" in str(self.engine.url):
@@ -575,14 +585,20 @@ class _ProcessWriter:
         self.counts: dict[int, int] = {}  # events of each page sent and not yet answered
         self.lock = threading.Lock()
         self.answered_all = False  # the receiver has finished: no answer will come any more
+        self.ending = False  # the sender is sending (or has sent) the end: the child may exit
         self.send_error: BaseException | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.threads: list[threading.Thread] = []
 
+    def launch(self) -> None:
+        """Start the child. The module runs as a file, isolated (-I: no environment variables,
+        no user site, nothing prepended to its path): it needs only the standard library. In
+        a session of its own, so that Ctrl-C interrupts the projector, which then tells the
+        child the run is over, and not the child in the middle of a page."""
+        self.proc = subprocess.Popen([sys.executable, "-I", Path(page_writer.__file__).resolve()],  # noqa: S603
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+
     def start(self) -> None:
-        # The module run as a file: it needs only the standard library, not this package on a path.
-        self.proc = subprocess.Popen([sys.executable, Path(page_writer.__file__).resolve()],  # noqa: S603
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.threads = [threading.Thread(target=self._send, name="projector-sender", daemon=True),
                         threading.Thread(target=self._receive, name="projector-receiver", daemon=True)]
         for t in self.threads:
@@ -612,9 +628,18 @@ class _ProcessWriter:
                 with self.lock:
                     self.counts[item.seq] = item.count
                 page_writer.send(out, frame)
+            self.ending = True
             page_writer.send(out, None)
-        except BaseException as e:  # noqa: BLE001 - the child went away: join hands it on
+        except BaseException as e:  # noqa: BLE001 - the child went away, or a page would not go
             self.send_error = e
+            if pipe.error is None and not isinstance(e, BrokenPipeError):  # the builder stops at its next page
+                pipe.error = e  # (a child gone away: the receiver says how it ended)
+            # The child finishes the page it has, reads the end of its input and exits; then the
+            # receiver accounts for the pages sent and not answered.
+            try:
+                out.close()
+            except OSError:
+                pass
             with self.lock:  # a page the receiver, already finished, will not account for
                 if item is not None and self.answered_all and self.counts.pop(item.seq, None) is not None:
                     pipe.written.release()
@@ -626,6 +651,12 @@ class _ProcessWriter:
             except OSError:
                 pass
 
+    def _stop_child(self) -> None:
+        try:
+            self.proc.kill()
+        except OSError:  # it has exited
+            pass
+
     def _receive(self) -> None:
         pipe = self.pipe
         try:
@@ -633,6 +664,11 @@ class _ProcessWriter:
                 try:
                     kind, seq, *rest = page_writer.receive(self.proc.stdout)
                 except EOFError:
+                    return
+                except BaseException as e:  # noqa: BLE001 - an answer that does not read
+                    if pipe.error is None:
+                        pipe.error = e
+                    self._stop_child()
                     return
                 with self.lock:
                     count = self.counts.pop(seq, 0)
@@ -653,7 +689,7 @@ class _ProcessWriter:
                 left = len(self.counts)
                 self.counts.clear()
                 self.answered_all = True
-            if left and pipe.error is None:
+            if (left or code or not self.ending) and pipe.error is None:  # it died, or failed to start
                 pipe.error = RuntimeError(f"the page writer process ended (exit code {code}) "
                                           f"with {left} page(s) not committed")
             for _ in range(left):

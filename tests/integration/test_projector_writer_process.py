@@ -141,28 +141,92 @@ def test_a_failing_builder_stops_the_child_at_the_end_of_a_page(loaded, writers,
     assert digest(loaded.engine) == live
 
 
+def count_pages(monkeypatch) -> list[int]:
+    """How many pages the builder has built so far (one entry per page)."""
+    built: list[int] = []
+    real = projector._Page.apply
+
+    def apply(page, rows):
+        built.append(1)
+        return real(page, rows)
+
+    monkeypatch.setattr(projector._Page, "apply", apply)
+    return built
+
+
 @pytest.mark.parametrize("overlap", [True, False])
-def test_a_killed_child_fails_the_run_and_leaves_committed_pages(loaded, writers, tmp_path, monkeypatch, overlap):
+def test_a_killed_child_fails_the_run_at_once_and_leaves_committed_pages(loaded, writers, tmp_path, monkeypatch,
+                                                                         overlap):
     """Also with the builder waiting for each page to be written (`BULK_OVERLAP_SQLITE = False`):
-    every page it handed over is accounted for, so it never waits for ever."""
+    every page it handed over is accounted for, so it never waits for ever, and it stops within
+    a page or two, not at the end of the log."""
     monkeypatch.setattr(projector, "BULK_OVERLAP_SQLITE", overlap)
     live = digest(loaded.engine)
     loaded.projector.batch_size = 97
+    built = count_pages(monkeypatch)
+    at_kill: list[int] = []
 
     def kill(n):
-        if writers[0].proc.poll() is None:
+        if not at_kill:
+            at_kill.append(len(built))
             writers[0].proc.kill()
             writers[0].proc.wait()
 
-    with pytest.raises((RuntimeError, BrokenPipeError)) as failed:
+    with pytest.raises(RuntimeError, match=r"page writer process ended \(exit code -9\)"):
         loaded.rebuild(on_batch=kill)
-    if isinstance(failed.value, RuntimeError):
-        assert "page writer process ended" in str(failed.value)
+    assert len(built) <= at_kill[0] + 2 < loaded.projector.log_position() // 97
     position = position_now(loaded)
     assert position % 97 == 0 and position >= 97
     assert digest(loaded.engine) == page_by_page(loaded, position, tmp_path)
     assert no_helpers_left(writers)
+    monkeypatch.undo()
     loaded.catch_up()
+    assert digest(loaded.engine) == live
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_page_that_cannot_be_sent_fails_the_run_with_its_error(loaded, writers, monkeypatch, tmp_path, overlap):
+    monkeypatch.setattr(projector, "BULK_OVERLAP_SQLITE", overlap)
+    real = projector.page_writer.send
+    sent: list[int] = []
+
+    def send(stream, obj):
+        if isinstance(obj, tuple):
+            sent.append(1)
+            if len(sent) == 3:
+                raise MemoryError("no room for the third page")
+        return real(stream, obj)
+
+    monkeypatch.setattr(projector.page_writer, "send", send)
+    built = count_pages(monkeypatch)
+    loaded.projector.batch_size = 101
+    with pytest.raises(MemoryError, match="third page"):
+        loaded.rebuild()
+    assert len(built) <= 6 < loaded.projector.log_position() // 101  # stopped at once
+    assert position_now(loaded) == 2 * 101
+    assert digest(loaded.engine) == page_by_page(loaded, 2 * 101, tmp_path)
+    assert no_helpers_left(writers)
+
+
+def test_a_child_that_exits_at_once_fails_the_run(loaded, writers, monkeypatch):
+    monkeypatch.setattr(projector.sys, "executable", "/bin/false")
+    live = digest(loaded.engine)
+    with pytest.raises(RuntimeError, match=r"page writer process ended \(exit code 1\)"):
+        loaded.rebuild()
+    assert no_helpers_left(writers)
+    monkeypatch.undo()
+    loaded.catch_up()
+    assert digest(loaded.engine) == live
+
+
+def test_a_child_that_cannot_be_started_leaves_the_writing_to_a_thread(loaded, monkeypatch, caplog):
+    monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
+    monkeypatch.setattr(projector, "BULK_PAGE_EVENTS", 1)
+    monkeypatch.setattr(projector.sys, "executable", "/no/such/python")
+    live = digest(loaded.engine)
+    loaded.projector.batch_size = 211
+    assert loaded.rebuild() == loaded.projector.log_position()
+    assert "could not be started" in caplog.text
     assert digest(loaded.engine) == live
 
 

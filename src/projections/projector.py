@@ -640,6 +640,9 @@ class _ProcessWriter:
                 out.close()
             except OSError:
                 pass
+            # The builder is told before it can put another page: the receiver, which sees the
+            # child end, sets the error while the queue is full (at most two pages after a kill).
+            self.threads[1].join()
             with self.lock:  # a page the receiver, already finished, will not account for
                 if item is not None and self.answered_all and self.counts.pop(item.seq, None) is not None:
                     pipe.written.release()

@@ -8,6 +8,7 @@ the read model must be left at the end of a page, and the run must say why."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -154,13 +155,27 @@ def count_pages(monkeypatch) -> list[int]:
     return built
 
 
+@pytest.mark.parametrize("slow_receiver", [False, True])
 @pytest.mark.parametrize("overlap", [True, False])
 def test_a_killed_child_fails_the_run_at_once_and_leaves_committed_pages(loaded, writers, tmp_path, monkeypatch,
-                                                                         overlap):
+                                                                         overlap, slow_receiver):
     """Also with the builder waiting for each page to be written (`BULK_OVERLAP_SQLITE = False`):
     every page it handed over is accounted for, so it never waits for ever, and it stops within
-    a page or two, not at the end of the log."""
+    a page or two, not at the end of the log. Also when the receiver is slow to see the child
+    gone (a busy machine: a thread waiting for the GIL): the builder, which the sender no longer
+    feeds, waits for it rather than building on."""
     monkeypatch.setattr(projector, "BULK_OVERLAP_SQLITE", overlap)
+    if slow_receiver:
+        real_receive = projector.page_writer.receive
+
+        def receive(stream):
+            try:
+                return real_receive(stream)
+            except EOFError:
+                time.sleep(0.5)
+                raise
+
+        monkeypatch.setattr(projector.page_writer, "receive", receive)
     live = digest(loaded.engine)
     loaded.projector.batch_size = 97
     built = count_pages(monkeypatch)

@@ -632,16 +632,16 @@ class _ProcessWriter:
             page_writer.send(out, None)
         except BaseException as e:  # noqa: BLE001 - the child went away, or a page would not go
             self.send_error = e
-            if pipe.error is None and not isinstance(e, BrokenPipeError):  # the builder stops at its next page
-                pipe.error = e  # (a child gone away: the receiver says how it ended)
+            if pipe.error is None:  # the builder stops at its next page; a child gone away
+                pipe.error = e  # (BrokenPipeError): the receiver then says how it ended
             # The child finishes the page it has, reads the end of its input and exits; then the
             # receiver accounts for the pages sent and not answered.
             try:
                 out.close()
             except OSError:
                 pass
-            # The builder is told before it can put another page: the receiver, which sees the
-            # child end, sets the error while the queue is full (at most two pages after a kill).
+            # The receiver has said how the child ended before the queue is drained (and before
+            # the builder, waiting for a page to be written, is let go).
             self.threads[1].join()
             with self.lock:  # a page the receiver, already finished, will not account for
                 if item is not None and self.answered_all and self.counts.pop(item.seq, None) is not None:
@@ -692,7 +692,8 @@ class _ProcessWriter:
                 left = len(self.counts)
                 self.counts.clear()
                 self.answered_all = True
-            if (left or code or not self.ending) and pipe.error is None:  # it died, or failed to start
+            if (left or code or not self.ending) and (pipe.error is None or isinstance(pipe.error, BrokenPipeError)):
+                # it died, or failed to start (the sender may have found its input closed first)
                 pipe.error = RuntimeError(f"the page writer process ended (exit code {code}) "
                                           f"with {left} page(s) not committed")
             for _ in range(left):

@@ -155,17 +155,26 @@ def count_pages(monkeypatch) -> list[int]:
     return built
 
 
-@pytest.mark.parametrize("slow_receiver", [False, True])
+@pytest.mark.parametrize("slow", ["", "receiver", "receiver and builder"])
 @pytest.mark.parametrize("overlap", [True, False])
 def test_a_killed_child_fails_the_run_at_once_and_leaves_committed_pages(loaded, writers, tmp_path, monkeypatch,
-                                                                         overlap, slow_receiver):
+                                                                         overlap, slow):
     """Also with the builder waiting for each page to be written (`BULK_OVERLAP_SQLITE = False`):
     every page it handed over is accounted for, so it never waits for ever, and it stops within
     a page or two, not at the end of the log. Also when the receiver is slow to see the child
-    gone (a busy machine: a thread waiting for the GIL): the builder, which the sender no longer
-    feeds, waits for it rather than building on."""
+    gone (a busy machine: a thread waiting for the GIL): the sender, which finds the child's
+    input closed, stops the builder itself. With a slow builder the sender is idle when the
+    child is killed, and the queue has room for one more page."""
     monkeypatch.setattr(projector, "BULK_OVERLAP_SQLITE", overlap)
-    if slow_receiver:
+    if "builder" in slow:
+        real_read = Projector._read_ahead
+
+        def read_ahead(self, start, until):
+            time.sleep(0.05)
+            return real_read(self, start, until)
+
+        monkeypatch.setattr(Projector, "_read_ahead", read_ahead)
+    if "receiver" in slow:
         real_receive = projector.page_writer.receive
 
         def receive(stream):

@@ -1,4 +1,4 @@
-"""The writer of a bulk run's pages on SQLite, in a process of its own (ADR 0035).
+"""The writer of a bulk run's pages, in a process of its own (ADR 0035; PostgreSQL: ADR 0036).
 
 A bulk run (`projections.projector.Projector._run_pipeline`) builds pages of rows in one thread
 and writes them in another. On SQLite both threads were in one process, and each needed the
@@ -9,9 +9,14 @@ process with an interpreter of its own: the projector sends each page's rows dow
 standard input, and the child commits them, with the read model's position, one transaction a
 page, and says so on its standard output.
 
-It imports only the standard library (it starts in ~30 ms, and it can be run as a file, with no
-package path), and it decides nothing: the rows, the SQL's tables and columns, and the pragmas
-come from the projector. `write_values` is also what the projector's own writer thread uses.
+On PostgreSQL (ADR 0036) the child writes the same way, through psycopg and `COPY`: there the
+writer thread's formatting of the COPY rows held the projector's GIL.
+
+For SQLite it imports only the standard library (it starts in ~30 ms, and it can be run as a
+file, with no package path); for PostgreSQL it imports psycopg from the projector's own
+interpreter. It decides nothing: the rows, the SQL's tables and columns, the pragmas or the
+connection string come from the projector. `write_values` is also what the projector's own
+writer thread uses.
 
 Frames, both ways: an 8-byte little-endian length, then a pickle. The projector sends a
 configuration (a dict), then a tuple (seq, start, last, closes, inserts, log) for each page,
@@ -130,6 +135,43 @@ class _Writer:
         return ("committed", seq)
 
 
+class _PgWriter:
+    """The same on PostgreSQL (ADR 0036): psycopg, the rows by `COPY`, each page's commit not
+    waiting for the WAL flush (as the projector's writer thread does, `BULK_ASYNC_COMMIT`).
+    psycopg is imported only here: a run on SQLite needs nothing but the standard library."""
+
+    def __init__(self, config: dict[str, Any]):
+        import psycopg  # noqa: PLC0415 - the projector's own interpreter has it
+
+        self.c = config
+        self.rollback = psycopg.Rollback
+        self.conn = psycopg.connect(config["conninfo"], autocommit=True)
+        table, self.name = config["position_table"], config["name"]
+        self.ensure = f"INSERT INTO {table} (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING"
+        self.read = f"SELECT position FROM {table} WHERE name = %s FOR UPDATE"
+        self.move = f"UPDATE {table} SET position = %s WHERE name = %s"
+
+    def page(self, seq: int, start: int, last: int, closes: list, inserts: list, log: list) -> tuple:
+        answer: tuple = ("committed", seq)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            if self.c["async_commit"]:
+                cur.execute("SET LOCAL synchronous_commit TO OFF")
+            cur.execute(self.ensure, (self.name,))
+            (position,) = cur.execute(self.read, (self.name,)).fetchone()
+            if position != start - 1:  # another projector wrote meanwhile
+                answer = ("moved", seq, position)
+                raise self.rollback
+            if closes:
+                cur.executemany(self.c["close_sql"], closes)
+            for (table, columns), rows in ((self.c["evidence"], inserts), (self.c["log"], log)):
+                if rows:
+                    with cur.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
+                        for r in rows:
+                            copy.write_row(r)
+            cur.execute(self.move, (last, self.name))
+        return answer
+
+
 def _error(seq: int | None, e: BaseException) -> tuple:
     text = "".join(traceback.format_exception(e))
     try:
@@ -154,7 +196,7 @@ def main(inp: BinaryIO, out: BinaryIO) -> int:
         seq = None if isinstance(msg, dict) else msg[0]
         try:
             if isinstance(msg, dict):
-                writer = _Writer(msg)
+                writer = _PgWriter(msg) if "conninfo" in msg else _Writer(msg)
                 continue
             if writer is None:
                 raise RuntimeError("a page came before the configuration")

@@ -96,6 +96,9 @@ SQLITE_LIMIT_VARIABLE_NUMBER = page_writer.SQLITE_LIMIT_VARIABLE_NUMBER
 # as slow as alone (ADR 0035). Only for a store in a file (a child cannot open another process's
 # in-memory database); False: the writer thread.
 BULK_WRITER_PROCESS = True
+# The same on PostgreSQL (ADR 0036): the writer thread's COPY formatting held the GIL ~9.5 s of
+# a national rebuild. False: the writer thread.
+BULK_WRITER_PROCESS_PG = True
 INDEX_BUILDERS = 3  # connections building the indexes at the end of a bulk run on PostgreSQL
 BULK_QUEUE = 1  # pages built ahead of the one being written during a bulk run
 BULK_ASYNC_COMMIT = True  # on PostgreSQL a bulk run's page commits do not wait for the WAL flush
@@ -285,25 +288,12 @@ class Projector:
         return total
 
     def _writer(self, pipe: _Pipeline) -> threading.Thread | _ProcessWriter:
-        """The bulk run's writer, not started: on SQLite (a store in a file) a child process
-        (ADR 0035), already launched, else a thread of this process (also if the child cannot
-        be launched)."""
-        path = self._writer_process_path()
-        if path is None:
+        """The bulk run's writer, not started: on SQLite (a store in a file) and on PostgreSQL
+        (psycopg) a child process (ADR 0035, 0036), already launched, else a thread of this
+        process (also if the child cannot be launched)."""
+        config = self._writer_process_config()
+        if config is None:
             return threading.Thread(target=self._write_pages, args=(pipe,), name="projector-writer", daemon=True)
-        with self.engine.connect() as conn:
-            synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
-            wal_pages = self._bulk_checkpoint(conn)
-        config = {
-            "path": path,
-            # as the store's own connections have them (adapters.database.make_engine), then a bulk run's
-            "pragmas": [f"synchronous={int(synchronous)}", f"wal_autocheckpoint={wal_pages}",
-                        f"cache_size={-BULK_CACHE_KB}"],
-            "timeout": 30,
-            "position_table": projector_position.name, "name": NAME,
-            "close_sql": CLOSE_SQL, "values_rows": VALUES_ROWS,
-            "evidence": ("rm_evidence", EVIDENCE_COLUMNS), "log": ("rm_event_log", LOG_COLUMNS),
-        }
         writer = _ProcessWriter(pipe, config)
         try:
             writer.launch()
@@ -311,6 +301,31 @@ class Projector:
             logger.warning("the page writer process could not be started (%s): writing in a thread", e)
             return threading.Thread(target=self._write_pages, args=(pipe,), name="projector-writer", daemon=True)
         return writer
+
+    def _writer_process_config(self) -> dict[str, Any] | None:
+        """What the child needs to write this bulk run's pages, if a child writes them."""
+        common = {"position_table": projector_position.name, "name": NAME,
+                  "evidence": ("rm_evidence", EVIDENCE_COLUMNS), "log": ("rm_event_log", LOG_COLUMNS)}
+        if self._writer_process_pg():
+            url = self.engine.url.set(drivername="postgresql")
+            return {**common, "conninfo": url.render_as_string(hide_password=False),
+                    "async_commit": BULK_ASYNC_COMMIT, "close_sql": CLOSE_SQL_PG}
+        path = self._writer_process_path()
+        if path is None:
+            return None
+        with self.engine.connect() as conn:
+            synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+            wal_pages = self._bulk_checkpoint(conn)
+        return {**common, "path": path,
+                # as the store's own connections have them (adapters.database.make_engine), then a bulk run's
+                "pragmas": [f"synchronous={int(synchronous)}", f"wal_autocheckpoint={wal_pages}",
+                            f"cache_size={-BULK_CACHE_KB}"],
+                "timeout": 30, "close_sql": CLOSE_SQL, "values_rows": VALUES_ROWS}
+
+    def _writer_process_pg(self) -> bool:
+        """Whether a child writes this bulk run's pages on PostgreSQL (ADR 0036)."""
+        return bool(BULK_WRITER_PROCESS_PG and BULK_THREADED and self.writer_process and sys.executable
+                    and self.engine.dialect.name == "postgresql" and self.engine.dialect.driver == "psycopg")
 
     def _writer_process_path(self) -> str | None:
         """The store's file, if this bulk run's pages are written by a child process."""
@@ -592,7 +607,8 @@ class _ProcessWriter:
 
     def launch(self) -> None:
         """Start the child. The module runs as a file, isolated (-I: no environment variables,
-        no user site, nothing prepended to its path): it needs only the standard library. In
+        no user site, nothing prepended to its path): it needs only the standard library, and on
+        PostgreSQL psycopg from this interpreter's own site-packages. In
         a session of its own, so that Ctrl-C interrupts the projector, which then tells the
         child the run is over, and not the child in the middle of a page."""
         self.proc = subprocess.Popen([sys.executable, "-I", Path(page_writer.__file__).resolve()],  # noqa: S603
@@ -1012,6 +1028,7 @@ EVIDENCE_COLUMNS = ("item_id", "version", "kind", "la_code", "urn", "group_code"
 LOG_COLUMNS = ("position", "aggregate_id", "version", "event", "kind", "la_code", "urn", "year", "actor",
                "client_id", "recorded_at", "details")
 CLOSE_SQL = "UPDATE rm_evidence SET recorded_to=?, closed_by=?, withdrawn=? WHERE item_id=? AND version=?"
+CLOSE_SQL_PG = CLOSE_SQL.replace("?", "%s")
 # indexes into an evidence row (a list while the page is built)
 _LA, _URN, _DATA, _CLIENT, _TO, _CLOSED_BY, _WITHDRAWN = 3, 4, 8, 9, 12, 14, 15
 
@@ -1279,8 +1296,7 @@ class _Page:
     def _write_pg(self) -> None:
         with self.conn.connection.cursor() as cur:
             if self.closes:
-                cur.executemany("UPDATE rm_evidence SET recorded_to=%s, closed_by=%s, withdrawn=%s "
-                                "WHERE item_id=%s AND version=%s", self.closes)
+                cur.executemany(CLOSE_SQL_PG, self.closes)
             for table, columns, rows in (("rm_evidence", EVIDENCE_COLUMNS, self.inserts),
                                          ("rm_event_log", LOG_COLUMNS, self.log)):
                 if rows:

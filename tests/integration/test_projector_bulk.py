@@ -40,6 +40,7 @@ def loaded(ledger, small_set):
 @pytest.fixture
 def bulk(monkeypatch):
     monkeypatch.setattr(projector, "BULK_WRITER_PROCESS", False)
+    monkeypatch.setattr(projector, "BULK_WRITER_PROCESS_PG", False)
     monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
     monkeypatch.setattr(projector, "BULK_PAGE_EVENTS", 1)  # pages of the batch size the test sets: many pages
 

@@ -28,10 +28,11 @@ def small_set(tmp_path_factory):
 
 
 @pytest.fixture
-def loaded(sqlite_url, clock, small_set):
+def loaded(store_url, clock, small_set):
+    """The small set on each store: on SQLite and on PostgreSQL a child writes (ADR 0035, 0036)."""
     from adapters.ledger import Ledger
 
-    led = Ledger(sqlite_url, clock=clock)
+    led = Ledger(store_url, clock=clock)
     import_file(led, small_set)
     led.catch_up()
     yield led
@@ -101,18 +102,26 @@ def test_the_child_writes_the_read_model_a_page_by_page_run_gives(loaded, writer
 def test_a_failing_write_in_the_child_leaves_the_read_model_at_the_end_of_a_page(loaded, writers, tmp_path):
     live = digest(loaded.engine)
     loaded.projector.batch_size = 113
+    sqlite = loaded.engine.dialect.name == "sqlite"
     with loaded.engine.begin() as conn:  # the store refuses the 4th page's rows
-        conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON rm_event_log WHEN NEW.position > 339 "
-                          "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        if sqlite:
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON rm_event_log WHEN NEW.position > 339 "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:  # COPY fires row triggers too
+            conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                              "IF NEW.position > 339 THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$"))
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON rm_event_log FOR EACH ROW "
+                              "EXECUTE FUNCTION refuse()"))
     with pytest.raises(Exception, match="disk full") as failed:
         loaded.rebuild()
-    assert type(failed.value).__module__ == "sqlite3"  # the child's own error, raised here
+    # the child's own error, raised here: the driver's class
+    assert type(failed.value).__module__.split(".")[0] == ("sqlite3" if sqlite else "psycopg")
     assert any("page writer process" in note for note in failed.value.__notes__)
     assert position_now(loaded) == 3 * 113  # three pages committed, the fourth rolled back
     assert digest(loaded.engine) == page_by_page(loaded, 3 * 113, tmp_path)
     assert no_helpers_left(writers)
     with loaded.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER refuse"))
+        conn.execute(text("DROP TRIGGER refuse" + ("" if sqlite else " ON rm_event_log")))
     loaded.catch_up()  # page by page from where it stopped
     assert digest(loaded.engine) == live
 
@@ -276,6 +285,16 @@ def test_another_projector_moving_the_position_ends_the_childs_part(loaded, writ
 
 def test_an_in_memory_store_or_the_switch_keeps_the_writer_thread(loaded, monkeypatch):
     p = loaded.projector
+    if loaded.engine.dialect.name == "postgresql":
+        config = p._writer_process_config()  # noqa: SLF001 - the child connects as the store's engine does
+        assert config["conninfo"] == loaded.engine.url.set(drivername="postgresql").render_as_string(False)
+        assert p._writer_process_path() is None  # noqa: SLF001 - no file
+        p.writer_process = False
+        assert p._writer_process_config() is None  # noqa: SLF001
+        p.writer_process = True
+        monkeypatch.setattr(projector, "BULK_WRITER_PROCESS_PG", False)
+        assert p._writer_process_config() is None  # noqa: SLF001
+        return
     assert p._writer_process_path() is not None  # noqa: SLF001 - a store in a file: the child
     memory = Projector(loaded.app, make_engine("sqlite://"), 10)
     assert memory._writer_process_path() is None  # noqa: SLF001

@@ -214,8 +214,9 @@ class Projector:
         national log each of the two took 1.7-2.9 times as long as alone; with the child the
         rebuild was 1.28 times as fast. `BULK_OVERLAP_SQLITE = False` makes the builder wait while
         each page is written (with the writer thread, with both cores free, that was 9-13%
-        slower on a medium rebuild). On PostgreSQL the server does the writing, and the writer
-        is a thread.
+        slower on a medium rebuild). On PostgreSQL the child writes too (ADR 0036): the writer
+        thread's formatting of the COPY rows held the GIL (~9.5 s of a national rebuild), and the
+        rebuild was 1.25 times as fast; there the builder always overlaps the writes.
         """
         pipe = _Pipeline()
         writer = self._writer(pipe)
@@ -307,8 +308,7 @@ class Projector:
         common = {"position_table": projector_position.name, "name": NAME,
                   "evidence": ("rm_evidence", EVIDENCE_COLUMNS), "log": ("rm_event_log", LOG_COLUMNS)}
         if self._writer_process_pg():
-            url = self.engine.url.set(drivername="postgresql")
-            return {**common, "conninfo": url.render_as_string(hide_password=False),
+            return {**common, "conninfo": pg_conninfo(self.engine),
                     "async_commit": BULK_ASYNC_COMMIT, "close_sql": CLOSE_SQL_PG}
         path = self._writer_process_path()
         if path is None:
@@ -576,6 +576,16 @@ def _no_gc() -> Iterator[None]:
         gc.enable()
 
 
+def pg_conninfo(engine: Engine) -> str:
+    """The store's connection as libpq's keywords, the ones the engine's own connections get
+    (SQLAlchemy's psycopg dialect), quoted by psycopg: a password or an option with spaces, or
+    several hosts, reach libpq as they are (a URL would carry them otherwise)."""
+    from psycopg.conninfo import make_conninfo  # noqa: PLC0415 - only a PostgreSQL store needs it
+
+    _, kw = engine.dialect.create_connect_args(engine.url)
+    return make_conninfo("", **{k: v for k, v in kw.items() if isinstance(v, (str, int))})
+
+
 class _Moved(Exception):
     """The read model's position is not where the bulk run's next page starts."""
 
@@ -607,8 +617,9 @@ class _ProcessWriter:
 
     def launch(self) -> None:
         """Start the child. The module runs as a file, isolated (-I: no environment variables,
-        no user site, nothing prepended to its path): it needs only the standard library, and on
-        PostgreSQL psycopg from this interpreter's own site-packages. In
+        no user site, nothing prepended to its path; only PYTHON* variables are ignored, so
+        libpq's PG* variables and ~/.pgpass still apply): it needs only the standard library, and
+        on PostgreSQL psycopg from this interpreter's own site-packages. In
         a session of its own, so that Ctrl-C interrupts the projector, which then tells the
         child the run is over, and not the child in the middle of a page."""
         self.proc = subprocess.Popen([sys.executable, "-I", Path(page_writer.__file__).resolve()],  # noqa: S603
@@ -617,7 +628,7 @@ class _ProcessWriter:
     def start(self) -> None:
         self.threads = [threading.Thread(target=self._send, name="projector-sender", daemon=True),
                         threading.Thread(target=self._receive, name="projector-receiver", daemon=True)]
-        for t in self.threads:
+        for t in reversed(self.threads):  # the receiver first: the sender may join it at once
             t.start()
 
     def join(self) -> None:
@@ -700,6 +711,9 @@ class _ProcessWriter:
                     error, text = rest
                     error.add_note(f"in the page writer process:\n{text}")
                     pipe.error = error
+                # Also for an error in the configuration (seq None): the child answers no page
+                # after it, and a builder waiting for its first page (BULK_OVERLAP_SQLITE = False)
+                # must go on, find the error, and stop.
                 pipe.written.release()
         finally:
             code = self.proc.wait()

@@ -1,4 +1,6 @@
-"""A bulk run's writer as a child process on SQLite (ADR 0035, `projections.page_writer`).
+"""A bulk run's writer as a child process, on SQLite (ADR 0035, `projections.page_writer`) and on
+PostgreSQL (ADR 0036): each test that takes `loaded` runs on both stores. On PostgreSQL the builder
+always overlaps the writes, so the `overlap=False` cases there run as the `True` ones.
 
 The builder sends each page's rows to the child, which commits them with the read model's
 position, one transaction a page, in log order. The read model must be the one a page-by-page
@@ -12,6 +14,7 @@ import time
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 import projections.projector as projector
 from adapters.database import make_engine
@@ -287,7 +290,7 @@ def test_an_in_memory_store_or_the_switch_keeps_the_writer_thread(loaded, monkey
     p = loaded.projector
     if loaded.engine.dialect.name == "postgresql":
         config = p._writer_process_config()  # noqa: SLF001 - the child connects as the store's engine does
-        assert config["conninfo"] == loaded.engine.url.set(drivername="postgresql").render_as_string(False)
+        assert config["conninfo"] == projector.pg_conninfo(loaded.engine)  # see test_the_childs_connection…
         assert p._writer_process_path() is None  # noqa: SLF001 - no file
         p.writer_process = False
         assert p._writer_process_config() is None  # noqa: SLF001
@@ -303,3 +306,61 @@ def test_an_in_memory_store_or_the_switch_keeps_the_writer_thread(loaded, monkey
     p.writer_process = True
     monkeypatch.setattr(projector, "BULK_WRITER_PROCESS", False)
     assert p._writer_process_path() is None  # noqa: SLF001
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_child_that_cannot_open_the_store_fails_the_run_with_its_error(loaded, writers, monkeypatch, overlap):
+    """The child answers the configuration with an error (no store at that path, no such
+    database) and answers no page after it: the run fails with that error, also when the builder
+    waits for its first page to be written."""
+    monkeypatch.setattr(projector, "BULK_OVERLAP_SQLITE", overlap)
+    real = Projector._writer_process_config
+
+    def config(self):
+        c = real(self)
+        if "conninfo" in c:
+            c["conninfo"] += " dbname=csa_no_such_database"
+        else:
+            c["path"] = "/no/such/directory/ledger.sqlite"
+        return c
+
+    monkeypatch.setattr(Projector, "_writer_process_config", config)
+    live = digest(loaded.engine)
+    with pytest.raises(Exception, match="csa_no_such_database|unable to open") as failed:
+        loaded.rebuild()
+    assert any("page writer process" in note for note in failed.value.__notes__)
+    assert position_now(loaded) == 0
+    assert no_helpers_left(writers)
+    monkeypatch.undo()
+    loaded.catch_up()
+    assert digest(loaded.engine) == live
+
+
+def test_the_childs_connection_is_the_engines_own(pg_url, clock, small_set, monkeypatch):
+    """A password and an option with spaces reach libpq as they are (the server trusts this
+    test's connections, so any password is accepted, but a URL would not even parse)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from adapters.ledger import Ledger
+
+    monkeypatch.setattr(projector, "BULK_THRESHOLD", 1)
+    url = make_url(pg_url).set(password="a b'c\\d", query={"application_name": "csa rebuild",
+                                                          "options": "-c statement_timeout=600000"})
+    led = Ledger(url.render_as_string(hide_password=False), clock=clock)
+    try:
+        import_file(led, small_set)
+        led.catch_up()
+        live = digest(led.engine)
+        p = led.projector
+        expected = {k: str(v) for k, v in led.engine.dialect.create_connect_args(led.engine.url)[1].items()
+                    if isinstance(v, (str, int))}
+        assert conninfo_to_dict(p._writer_process_config()["conninfo"]) == expected  # noqa: SLF001
+        assert expected["password"] == "a b'c\\d" and expected["options"] == "-c statement_timeout=600000"
+        started: list[projector._ProcessWriter] = []
+        real = projector._ProcessWriter.start
+        monkeypatch.setattr(projector._ProcessWriter, "start", lambda self: (started.append(self), real(self)))
+        assert led.rebuild() == p.log_position()
+        assert len(started) == 1 and started[0].proc.returncode == 0  # the child wrote, and connected
+        assert digest(led.engine) == live
+    finally:
+        led.close()

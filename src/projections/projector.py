@@ -616,12 +616,12 @@ class _ProcessWriter:
         self.threads: list[threading.Thread] = []
 
     def launch(self) -> None:
-        """Start the child. The module runs as a file, isolated (-I: no environment variables,
-        no user site, nothing prepended to its path; only PYTHON* variables are ignored, so
-        libpq's PG* variables and ~/.pgpass still apply): it needs only the standard library, and
-        on PostgreSQL psycopg from this interpreter's own site-packages. In
-        a session of its own, so that Ctrl-C interrupts the projector, which then tells the
-        child the run is over, and not the child in the middle of a page."""
+        """Start the child. The module runs as a file, isolated (-I: no PYTHON* variables, no
+        user site, nothing prepended to its path; libpq's PG* variables and ~/.pgpass still
+        apply). It needs only the standard library, and on PostgreSQL psycopg from this
+        interpreter's own site-packages. In a session of its own, so that Ctrl-C interrupts the
+        projector, which then tells the child the run is over, and not the child in the middle
+        of a page."""
         self.proc = subprocess.Popen([sys.executable, "-I", Path(page_writer.__file__).resolve()],  # noqa: S603
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
 

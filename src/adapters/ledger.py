@@ -130,7 +130,7 @@ class Ledger:
                 raise
             try:
                 if batch.events:
-                    self.app.save(*batch.events)
+                    self.app.store_events(batch.events)
                 break
             except IntegrityError:
                 # Another writer saved an event of one of these aggregates (the same

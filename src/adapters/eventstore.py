@@ -126,7 +126,8 @@ class EventEncoder:
 
 
 class LedgerApplication(Application):
-    """The evidence ledger's event store. Aggregates are saved only through `save()`."""
+    """The evidence ledger's event store. Events are stored only through `store_events()` (a
+    batch; it calls `save()` where its encoder does not apply) and the import's `append_staged()`."""
 
     name = "CSALedger"
 
@@ -197,7 +198,7 @@ class LedgerApplication(Application):
     def store_events(self, events: Sequence[Any]) -> None:
         """Store the new events of one batch in one transaction, as `save(*events)` would: the
         same bytes (`EventEncoder`, tested against the mapper), the same table lock and so
-        gap-free positions in commit order, and `IntegrityError` with nothing written if
+        positions in commit order, and `IntegrityError` with nothing written if
         another writer has stored one of their (aggregate, version) first. On PostgreSQL the
         rows go by `COPY` rather than the library's array of composite values, whose text
         formatting, in Python, took a quarter of an HTTP ingest batch (ADR 0037). A mapper or

@@ -40,6 +40,8 @@ from projections.projector import (
 )
 from projections.tables import BULK_INDEXES, READ_MODEL_TABLES, metadata, projector_position
 
+PRIVATE_PAGE_SIZE = 16384  # the page size of the private read-model file (ADR 0038)
+
 
 class ScratchReader:
     """Pages of a scratch table of staged events as the projector reads the log: (position,
@@ -71,15 +73,18 @@ class ScratchReader:
         self.conn.close()
 
 
-def private_engine(path: str | Path) -> Engine:
+def private_engine(path: str | Path, page_size: int = PRIVATE_PAGE_SIZE) -> Engine:
     """A read-model file for one process: no journal and no syncing (it is rebuilt, not
-    recovered, after a crash), with the read model's tables and none of its secondary indexes."""
+    recovered, after a crash), with the read model's tables and none of its secondary indexes.
+    Its pages are as large as a store's (16 KiB, ADR 0031) rather than SQLite's default 4 KiB:
+    the national read model (~1 GB) is written, read back by its index builds and read again
+    by the adoption's copy in a quarter as many system calls (ADR 0038)."""
     engine = create_engine(f"sqlite:///{path}")
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # noqa: ANN001
         cur = dbapi_conn.cursor()
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
+        for pragma in (f"page_size={int(page_size)}", "journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 

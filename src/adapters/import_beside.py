@@ -34,7 +34,7 @@ from projections.beside import NotAdopted, ScratchReader, adopt, project_scratch
 log = logging.getLogger("csa.import")
 
 MIN_BYTES = 4 << 20  # files at least this large (the size from which parsing has its own process too)
-NICE = 10  # the projecting process's niceness above the importer's
+NICE = 5  # the projecting process's niceness above the importer's (+10 until ADR 0038)
 JOIN_SECONDS = 600.0  # longest wait for the projecting process once the log is written
 
 

@@ -119,9 +119,10 @@ def task_baseline(source_url: str, events: int, batch: int, repeats: int) -> dic
     return {"events": len(states), "seconds": statistics.median(times), "runs": times}
 
 
-def child(name: str, **args: Any) -> dict[str, Any]:
-    # IMPORTBENCH_SRC: measure another copy of src/ (e.g. the code before a change) with the same harness.
-    src = os.environ.get("IMPORTBENCH_SRC", str(ROOT / "src"))
+def child(name: str, src: str | None = None, **args: Any) -> dict[str, Any]:
+    # src (--before DIR) or IMPORTBENCH_SRC: measure another copy of src/ (e.g. the code before a
+    # change) with the same harness.
+    src = src or os.environ.get("IMPORTBENCH_SRC", str(ROOT / "src"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(ROOT)])}
     proc = subprocess.run([sys.executable, "-m", "bench.import_bench", "--task", name, json.dumps(args)],
                           cwd=ROOT, env=env, capture_output=True, text=True)
@@ -146,6 +147,10 @@ def main() -> None:
     ap.add_argument("--beside", choices=("on", "off", "both"), default="on",
                     help="with --project: the read model built beside the staging (ADR 0027), after the write, or "
                          "both alternately in each repeat (medians of each and their ratio)")
+    ap.add_argument("--before", metavar="DIR",
+                    help="another checkout (e.g. `git worktree add /tmp/before REV`): its src/ imported in turn "
+                         "with this one's, A B B A ... (--repeat pairs), each on a fresh store; medians of "
+                         "each, their ratio, and how many pairs this checkout won")
     a = ap.parse_args()
     if a.task:
         fn = {"import": task_import, "baseline": task_baseline}[a.task[0]]
@@ -155,18 +160,29 @@ def main() -> None:
     path = dataset(a.scale)
     mode = "end to end (with projection)" if a.project else "write path (project=False)"
     print(f"dataset {path} ; {mode}", flush=True)
-    modes = {"on": [True], "off": [False], "both": [True, False]}[a.beside if a.project else "off"]
+    modes: list[Any] = {"on": [True], "off": [False], "both": [True, False]}[a.beside if a.project else "off"]
+    if a.before:
+        if len(modes) > 1:
+            ap.error("--before alternates two checkouts: give --beside on or off, not both")
+        before_src = Path(a.before).resolve() / "src"
+        if not before_src.is_dir():
+            ap.error(f"--before {a.before}: no src/ there")
+        modes = [(modes[0], None), (modes[0], str(before_src))]  # this checkout first, then the other
+    else:
+        modes = [(m, None) for m in modes]
     for kind in a.stores.split(","):
         runs, keep = [], None
-        by_mode: dict[bool, list[float]] = {m: [] for m in modes}
-        for i, beside in ((r, m) for r in range(a.repeat) for m in (modes if r % 2 == 0 else modes[::-1])):  # alternated: drift evens out
+        by_mode: dict[Any, list[float]] = {m: [] for m in modes}
+        for i, mode_ in ((r, m) for r in range(a.repeat) for m in (modes if r % 2 == 0 else modes[::-1])):  # alternated: drift evens out
+            beside, src = mode_
             url = new_store(kind, f"import-{a.scale}")
             prof = str(WORKDIR / f"profile-{a.scale}-{kind}.txt") if a.profile and i == 0 else None
-            r = child("import", url=url, path=str(path), project=a.project, profile=prof, beside=beside)
-            if beside == modes[0]:
+            r = child("import", src=src, url=url, path=str(path), project=a.project, profile=prof, beside=beside)
+            if mode_ == modes[0]:
                 runs.append(r)
-            by_mode[beside].append(r["seconds"])
-            label = "" if len(modes) == 1 else (" (beside)" if beside else " (after)")
+            by_mode[mode_].append(r["seconds"])
+            label = ("" if len(modes) == 1 else (" (before)" if src else " (this checkout)") if a.before
+                     else (" (beside)" if beside else " (after)"))
             print(f"  {kind} import run {i + 1}{label}: {r['events']:,} ev in {r['seconds']:.1f} s = "
                   f"{r['events'] / r['seconds']:,.0f} ev/s ({r['lines'] / r['seconds']:,.0f} lines/s), "
                   f"peak RSS {r['rss_peak_kb'] / 1024:,.0f} MB; CPU {r['cpu_seconds']:.1f} s "
@@ -175,8 +191,15 @@ def main() -> None:
                 keep = url
             else:
                 drop_store(url)
-        if len(modes) == 2:
-            on, off = statistics.median(by_mode[True]), statistics.median(by_mode[False])
+        if a.before:
+            this, before = by_mode[modes[0]], by_mode[modes[1]]
+            won = sum(t < b for t, b in zip(this, before, strict=True))
+            print(f"{kind}: this checkout {statistics.median(this):.1f} s, before ({a.before}) "
+                  f"{statistics.median(before):.1f} s (medians of {len(this)} pairs, alternated): "
+                  f"{statistics.median(before) / statistics.median(this):.2f}x; this checkout faster in {won} of "
+                  f"{len(this)} pairs", flush=True)
+        elif len(modes) == 2:
+            on, off = statistics.median(by_mode[modes[0]]), statistics.median(by_mode[modes[1]])
             print(f"{kind}: read model built beside the staging {on:.1f} s, after the write {off:.1f} s "
                   f"(medians of {len(by_mode[True])}): {off / on:.2f}x", flush=True)
         secs = statistics.median(r["seconds"] for r in runs)

@@ -33,3 +33,23 @@ def test_the_interpreter_benchmark_times_each_interpreter_given(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.startswith(sys.executable) and "ms CPU" in line for line in lines)
     assert "(1.00x the first)" in lines[0]
+
+
+def test_the_import_benchmark_alternates_another_checkout(tmp_path):
+    """`bench.import_bench --before DIR` imports with this checkout's src/ and DIR's in turn and
+    reports both medians and the pairs won (ADR 0038); DIR without src/ is refused by name."""
+    import subprocess
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bench.import_bench", "--scale", "small", "--stores", "sqlite",
+                               "--no-baseline", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    done = run("--repeat", "2", "--before", str(ROOT))
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert sum("(this checkout)" in line for line in lines) == 2
+    assert sum("(before)" in line for line in lines) == 2
+    summary = next(line for line in lines if "medians of 2 pairs" in line)
+    assert "this checkout faster in" in summary and "of 2 pairs" in summary
+    refused = run("--before", str(tmp_path))
+    assert refused.returncode == 2 and "no src/ there" in refused.stderr

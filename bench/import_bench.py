@@ -181,8 +181,10 @@ def main() -> None:
             if mode_ == modes[0]:
                 runs.append(r)
             by_mode[mode_].append(r["seconds"])
-            label = ("" if len(modes) == 1 else (" (before)" if src else " (this checkout)") if a.before
-                     else (" (beside)" if beside else " (after)"))
+            if a.before:
+                label = " (before)" if src else " (this checkout)"
+            else:
+                label = "" if len(modes) == 1 else (" (beside)" if beside else " (after)")
             print(f"  {kind} import run {i + 1}{label}: {r['events']:,} ev in {r['seconds']:.1f} s = "
                   f"{r['events'] / r['seconds']:,.0f} ev/s ({r['lines'] / r['seconds']:,.0f} lines/s), "
                   f"peak RSS {r['rss_peak_kb'] / 1024:,.0f} MB; CPU {r['cpu_seconds']:.1f} s "
@@ -201,7 +203,7 @@ def main() -> None:
         elif len(modes) == 2:
             on, off = statistics.median(by_mode[modes[0]]), statistics.median(by_mode[modes[1]])
             print(f"{kind}: read model built beside the staging {on:.1f} s, after the write {off:.1f} s "
-                  f"(medians of {len(by_mode[True])}): {off / on:.2f}x", flush=True)
+                  f"(medians of {len(by_mode[modes[0]])}): {off / on:.2f}x", flush=True)
         secs = statistics.median(r["seconds"] for r in runs)
         ev = runs[0]["events"]
         cpu = statistics.median(r["cpu_seconds"] for r in runs)

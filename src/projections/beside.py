@@ -73,7 +73,7 @@ class ScratchReader:
         self.conn.close()
 
 
-def private_engine(path: str | Path, page_size: int = PRIVATE_PAGE_SIZE) -> Engine:
+def private_engine(path: str | Path) -> Engine:
     """A read-model file for one process: no journal and no syncing (it is rebuilt, not
     recovered, after a crash), with the read model's tables and none of its secondary indexes.
     Its pages are as large as a store's (16 KiB, ADR 0031) rather than SQLite's default 4 KiB:
@@ -84,7 +84,7 @@ def private_engine(path: str | Path, page_size: int = PRIVATE_PAGE_SIZE) -> Engi
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # noqa: ANN001
         cur = dbapi_conn.cursor()
-        for pragma in (f"page_size={int(page_size)}", "journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
+        for pragma in (f"page_size={PRIVATE_PAGE_SIZE}", "journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 

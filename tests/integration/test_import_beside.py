@@ -306,7 +306,7 @@ def test_without_a_read_model_beside_the_first_loads_append_checkpoints_itself(t
 def test_the_private_read_model_file_has_a_stores_page_size(tmp_path):
     """ADR 0038: the file the read model is projected into beside the staging has 16 KiB pages
     (a store's, ADR 0031), not SQLite's default 4 KiB, so its ~1 GB is written and read back in
-    a quarter as many system calls; the copy into the store is still a transfer of whole records."""
+    a quarter as many system calls."""
     from adapters.database import SQLITE_PAGE_SIZE
     from projections.beside import PRIVATE_PAGE_SIZE, private_engine
 
@@ -316,6 +316,5 @@ def test_the_private_read_model_file_has_a_stores_page_size(tmp_path):
     conn = sqlite3.connect(tmp_path / "built.sqlite")
     try:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == PRIVATE_PAGE_SIZE
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] in ("off", "delete")  # set per connection
     finally:
         conn.close()

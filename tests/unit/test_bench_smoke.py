@@ -53,3 +53,17 @@ def test_the_import_benchmark_alternates_another_checkout(tmp_path):
     assert "this checkout faster in" in summary and "of 2 pairs" in summary
     refused = run("--before", str(tmp_path))
     assert refused.returncode == 2 and "no src/ there" in refused.stderr
+
+
+def test_the_import_benchmark_alternates_the_read_model_beside_and_after():
+    """`--beside both` alternates the read model built beside the staging with after the write
+    and prints both medians and their ratio."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "bench.import_bench", "--scale", "small", "--stores", "sqlite",
+                           "--no-baseline", "--project", "--beside", "both", "--repeat", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert sum("(beside)" in line for line in lines) == 2 and sum("(after)" in line for line in lines) == 2
+    assert any("read model built beside the staging" in line and "(medians of 2)" in line for line in lines)

@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from domain.handlers import PriorPosting
 from domain.model import ClientKey, Evidence, key_id
+from projections.page_writer import write_values
 
 EVENTS_TABLE = "stored_events"
 
@@ -383,6 +384,8 @@ class _HeadMoved(Exception):
 
 
 SCRATCH_PAGE_SIZE = 16384  # its inserts into the key index of random ids cost less with larger pages (ADR 0033)
+SCRATCH_VALUES_ROWS = 4096  # rows per INSERT statement into the scratch (ADR 0039)
+_SCRATCH_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 
 # The scratch's filter of the aggregates it holds (ADR 0033): one bit for each value of an
 # aggregate id's low FILTER_BITS bits, 16 MiB however large the file.
@@ -415,6 +418,8 @@ class Scratch:
                           "state BLOB, PRIMARY KEY (originator_id, originator_version))")
         self.count = 0  # the last position (rowid) used
         self._held = bytearray(1 << (FILTER_BITS - 3))
+        self._limit = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._sql: dict[tuple[str, int], str] = {}
 
     def append(self, stored: Sequence[StoredEvent]) -> int:
         """Append events; returns the position of the last one."""
@@ -427,9 +432,19 @@ class Scratch:
         for row in rows:
             k = int(row[0][digits:], 16) & mask
             held[k >> 3] |= 1 << (k & 7)
-        self.conn.execute("BEGIN")
-        self.conn.executemany("INSERT INTO events VALUES (?,?,?,?)", rows)
-        self.conn.execute("COMMIT")
+        # Multi-row VALUES statements, as the projector's bulk writer inserts (ADR 0039): the
+        # driver binds many rows, then SQLite steps once for them all, rather than once a row.
+        cur = self.conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            write_values(cur, self._limit, SCRATCH_VALUES_ROWS, "events", _SCRATCH_COLUMNS, rows, self._sql)
+            cur.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
         self.count += len(rows)
         return self.count
 

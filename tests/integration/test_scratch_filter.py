@@ -4,6 +4,7 @@ its page size."""
 
 from __future__ import annotations
 
+import sqlite3
 from uuid import UUID, uuid4
 
 import pytest
@@ -79,3 +80,33 @@ def test_the_scratch_has_the_chosen_page_size(scratch):
     # Its inserts into the key index of random ids cost less with larger pages (ADR 0033).
     scratch.append_rows([(uuid4().hex, 1, TOPIC, b"{}")])
     assert scratch.conn.execute("PRAGMA page_size").fetchone()[0] == SCRATCH_PAGE_SIZE != 4096
+
+
+def test_rows_appended_in_statements_of_many_rows_keep_their_order_and_positions(scratch, monkeypatch):
+    """ADR 0039: the scratch inserts with multi-row VALUES statements. A chunk larger than a
+    statement, of a size that is no power of two, is stored whole, each row at the position
+    its order gives, and the next chunk goes on from there."""
+    import adapters.eventstore as eventstore
+
+    monkeypatch.setattr(eventstore, "SCRATCH_VALUES_ROWS", 64)
+    ids = [uuid4() for _ in range(1000)]
+    first = [(u.hex, 1, TOPIC, f'{{"n":{n}}}'.encode()) for n, u in enumerate(ids[:731])]
+    second = [(u.hex, 1, TOPIC, f'{{"n":{n}}}'.encode()) for n, u in enumerate(ids[731:], start=731)]
+    assert scratch.append_rows(first) == 731
+    assert scratch.append_rows(second) == 1000
+    assert [(e.originator_id, e.state) for e in scratch.events(1, 1000, page=97)] == \
+        [(UUID(r[0]), r[3]) for r in first + second]
+    statements = []
+    scratch.conn.set_trace_callback(lambda sql: statements.append(sql) if sql.startswith("INSERT") else None)
+    scratch.append_rows([(uuid4().hex, 1, TOPIC, b"{}") for _ in range(130)])
+    assert len(statements) == 3  # 64 + 64 + 2 rows, not one statement a row
+
+
+def test_a_chunk_with_a_row_the_scratch_holds_appends_nothing(scratch):
+    a, b = uuid4(), uuid4()
+    scratch.append_rows([(a.hex, 1, TOPIC, b"{}")])
+    with pytest.raises(sqlite3.IntegrityError):
+        scratch.append_rows([(b.hex, 1, TOPIC, b"{}"), (a.hex, 1, TOPIC, b"{}")])
+    assert scratch.count == 1
+    assert [e.originator_id for e in scratch.events(1, 10)] == [a]
+    assert scratch.append_rows([(b.hex, 1, TOPIC, b"{}")]) == 2  # the scratch is usable after

@@ -23,13 +23,21 @@ import multiprocessing
 import os
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from adapters.eventstore import Scratch
 from adapters.ledger import Ledger
-from projections.beside import NotAdopted, ScratchReader, adopt, project_scratch
+from projections.beside import (
+    NotAdopted,
+    ScratchReader,
+    adopt,
+    build_indexes,
+    log_path,
+    project_rows,
+)
 
 log = logging.getLogger("csa.import")
 
@@ -39,11 +47,13 @@ JOIN_SECONDS = 600.0  # longest wait for the projecting process once the log is 
 
 
 class BesideProjection:
-    def __init__(self, ledger: Ledger, scratch: Scratch, process: Any, sender: Any, out: str):
+    def __init__(self, ledger: Ledger, scratch: Scratch, process: Any, sender: Any, out: str, built: Any = None):
         self.ledger = ledger
         self.scratch = scratch
         self.process = process
         self.sender = sender
+        self.built = built  # the process's messages: each table whose rows and indexes are built
+        self.ready: set[str] = set()
         self.out = out
         self.ended = False
 
@@ -54,12 +64,14 @@ class BesideProjection:
             return None
         ctx = multiprocessing.get_context("fork")
         receiver, sender = ctx.Pipe(duplex=False)
+        built, built_sender = ctx.Pipe(duplex=False)
         out = scratch.path + ".rm"
-        process = ctx.Process(target=_child, args=(receiver, ledger.app.mapper, scratch.path, out),
+        process = ctx.Process(target=_child, args=(receiver, ledger.app.mapper, scratch.path, out, built_sender),
                               name="csa-import-projection", daemon=True)
         process.start()
         receiver.close()
-        return cls(ledger, scratch, process, sender, out)
+        built_sender.close()
+        return cls(ledger, scratch, process, sender, out, built)
 
     def staged(self, last: int) -> None:
         """The scratch holds (committed) events up to position `last`."""
@@ -74,19 +86,32 @@ class BesideProjection:
                 self.sender.send(None)
 
     def adopt(self) -> bool:
-        """Wait for the process, then copy its read model into the store's if the store is
-        still empty of one and its log is exactly the staged events. Whether it did."""
+        """Copy the process's read model into the store's, each table as soon as the process has
+        built it (ADR 0039), if the store is still empty of one and its log is exactly the staged
+        events. Whether it did."""
         self.end()
         t = time.perf_counter()
-        self.process.join(JOIN_SECONDS)
-        waited = time.perf_counter() - t
-        if self.process.exitcode != 0:
-            log.warning("the import's projection process ended with exit code %s; projecting after the import",
-                        self.process.exitcode)
-            return False
+        waited = 0.0
+
+        def wait_until_built(table: str) -> None:
+            nonlocal waited
+            w = time.perf_counter()
+            deadline = w + JOIN_SECONDS
+            try:
+                while table not in self.ready:
+                    if not self.built.poll(max(0.0, deadline - time.perf_counter())):
+                        raise NotAdopted(f"the projecting process had not built {table} in {JOIN_SECONDS:.0f} s")
+                    self.ready.add(self.built.recv())
+            except (EOFError, OSError):
+                self.process.join(JOIN_SECONDS)
+                raise NotAdopted(f"the projecting process ended with exit code {self.process.exitcode} "
+                                 f"before {table} was built") from None
+            finally:
+                waited += time.perf_counter() - w
+
         try:
             adopt(self.ledger.engine, self.ledger.app.env.get("SQLITE_DBNAME"),
-                  self.ledger.app.recorder.events_table_name, self.out, self.scratch.count)
+                  self.ledger.app.recorder.events_table_name, self.out, self.scratch.count, ready=wait_until_built)
         except NotAdopted as e:
             log.info("the read model projected beside the import was not adopted (%s); projecting the log", e)
             return False
@@ -100,12 +125,16 @@ class BesideProjection:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sender.close()
+        if self.built is not None:
+            with contextlib.suppress(OSError):
+                self.built.close()
         if self.process.is_alive():
             self.process.terminate()
         self.process.join()
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.out + suffix)
+        for path in (self.out, log_path(self.out)):
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + suffix)
 
 
 def possible(ledger: Ledger, path: Path) -> bool:
@@ -118,10 +147,29 @@ def possible(ledger: Ledger, path: Path) -> bool:
     return ledger.app.log_head() == 0 and ledger.projector.position() == 0
 
 
-def _child(receiver: Any, mapper: Any, scratch_path: str, out: str) -> None:
-    """The projecting process: the scratch's events, as they are staged, into `out`."""
-    with contextlib.suppress(OSError):
-        os.nice(NICE)
+def _child(receiver: Any, mapper: Any, scratch_path: str, out: str, built: Any) -> None:
+    """The projecting process: the scratch's events, as they are staged, into `out`; then each
+    table's name to `built` once its indexes are built too (from two threads: one at a time).
+
+    The rows are built at a lower priority (`NICE`), on a thread that lowers its own (on Linux a
+    thread's niceness is its own, and the threads it starts inherit it): while the staging runs,
+    this process must not slow it. The indexes are built after the staging, when the import waits
+    for them, so they are built from this process's first thread, at the importer's priority
+    (ADR 0039; a process cannot raise its priority back once lowered)."""
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+
+    def ready(table: str) -> None:
+        with lock:
+            built.send(table)
+
+    def rows() -> None:
+        try:
+            with contextlib.suppress(OSError):
+                os.nice(NICE)
+            project_rows(mapper, reader, out)
+        except BaseException as e:  # noqa: BLE001 - raised in this process's first thread
+            failed.append(e)
 
     def staged() -> tuple[int, bool]:
         message = receiver.recv()  # EOFError if the importer is gone: this process ends with it
@@ -129,6 +177,12 @@ def _child(receiver: Any, mapper: Any, scratch_path: str, out: str) -> None:
 
     reader = ScratchReader(scratch_path, staged)
     try:
-        project_scratch(mapper, reader, out)
+        thread = threading.Thread(target=rows, name="csa-beside-rows")
+        thread.start()
+        thread.join()
+        if failed:
+            raise failed[0]
+        build_indexes(out, ready)
     finally:
         reader.close()
+        built.close()

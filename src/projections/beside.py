@@ -22,14 +22,18 @@ compare `digest` and every row).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from projections.projector import (
+    INDEX_BUILD_CACHE_KB,
     NAME,
     LogRow,
     Projector,
@@ -38,9 +42,16 @@ from projections.projector import (
     finish_bulk,
     state_column,
 )
-from projections.tables import BULK_INDEXES, READ_MODEL_TABLES, metadata, projector_position
+from projections.tables import (
+    BULK_INDEXES,
+    READ_MODEL_TABLES,
+    event_log,
+    metadata,
+    projector_position,
+)
 
 PRIVATE_PAGE_SIZE = 16384  # the page size of the private read-model file (ADR 0038)
+_SQLITE = sqlite_dialect()
 
 
 class ScratchReader:
@@ -73,32 +84,93 @@ class ScratchReader:
         self.conn.close()
 
 
+# The private read model is two files, so that their secondary indexes are built at once on the
+# machine's two cores once the rows are in (ADR 0039): the events' history (`rm_event_log`, five
+# indexes) in a file of its own beside the main one, which holds the rest (`rm_evidence`, two).
+LOG_SUFFIX = "-log"
+_SPLIT = (event_log,)  # the tables in the second file
+_LOG_SCHEMA = "beside_log"  # its name where it is attached
+
+
+def log_path(path: str | Path) -> str:
+    """The second file of the private read model written at `path`."""
+    return str(path) + LOG_SUFFIX
+
+
+def _private_pragmas(cur: Any, schema: str = "main") -> None:
+    for pragma in (f"page_size={PRIVATE_PAGE_SIZE}", "journal_mode=OFF", "synchronous=OFF"):
+        cur.execute(f"PRAGMA {schema}.{pragma}")
+
+
 def private_engine(path: str | Path) -> Engine:
     """A read-model file for one process: no journal and no syncing (it is rebuilt, not
     recovered, after a crash), with the read model's tables and none of its secondary indexes.
     Its pages are as large as a store's (16 KiB, ADR 0031) rather than SQLite's default 4 KiB:
     the national read model (~1 GB) is written, read back by its index builds and read again
-    by the adoption's copy in a quarter as many system calls (ADR 0038)."""
+    by the adoption's copy in a quarter as many system calls (ADR 0038). The event log's table
+    is in a second file (`log_path`), attached to every connection under its own name: the
+    projector's statements name the tables without a schema, and SQLite finds each in the one
+    file that has it (ADR 0039)."""
+    second = log_path(path)
     engine = create_engine(f"sqlite:///{path}")
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # noqa: ANN001
         cur = dbapi_conn.cursor()
-        for pragma in (f"page_size={PRIVATE_PAGE_SIZE}", "journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY"):
-            cur.execute(f"PRAGMA {pragma}")
+        _private_pragmas(cur)
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.execute(f"ATTACH DATABASE ? AS {_LOG_SCHEMA}", (second,))
+        _private_pragmas(cur, _LOG_SCHEMA)
         cur.close()
 
-    metadata.create_all(engine)
+    split = {t.name for t in _SPLIT}
+    metadata.create_all(engine, tables=[t for t in metadata.sorted_tables if t.name not in split])
     with engine.begin() as conn:
+        for t in _SPLIT:
+            # CREATE TABLE beside_log.<name> (...): the same definition, in the second file
+            ddl = str(CreateTable(t).compile(dialect=engine.dialect)).strip()
+            conn.exec_driver_sql(ddl.replace(f"CREATE TABLE {t.name}", f"CREATE TABLE {_LOG_SCHEMA}.{t.name}", 1))
         drop_indexes(conn)
     return engine
 
 
-def project_scratch(mapper: Any, reader: ScratchReader, out: str | Path, batch_size: int = 10000) -> int:
-    """Build the read model of the scratch's events into the file `out` with the projector's
-    bulk pipeline (a builder and a writer thread), then its secondary indexes (here, on this
-    process's core, rather than in the store once the rows are copied). Returns the position
-    it reached."""
+def build_indexes(path: str | Path, ready: Callable[[str], None] | None = None) -> None:
+    """The secondary indexes of the private read model at `path`, each file's on a thread and a
+    connection of its own (SQLite builds an index without holding the GIL). `ready(table)` is
+    called from that thread once a table's indexes are all built (the adoption can copy it)."""
+    files = {str(path): [t for t in READ_MODEL_TABLES if t not in _SPLIT], log_path(path): list(_SPLIT)}
+    errors: list[BaseException] = []
+
+    def build(file: str, tables: list[Table]) -> None:
+        try:
+            conn = sqlite3.connect(file, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA cache_size={-INDEX_BUILD_CACHE_KB}")  # ADR 0034
+                for t in tables:
+                    for ix in BULK_INDEXES:
+                        if ix.table is t:
+                            conn.execute(str(CreateIndex(ix, if_not_exists=True).compile(dialect=_SQLITE)))
+                    if ready is not None:
+                        ready(t.name)
+            finally:
+                conn.close()
+        except BaseException as e:  # noqa: BLE001 - raised in the calling thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=build, args=item, name=f"csa-beside-index-{n}", daemon=True)
+               for n, item in enumerate(files.items())]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+
+
+def project_rows(mapper: Any, reader: ScratchReader, out: str | Path, batch_size: int = 10000) -> int:
+    """Build the rows of the read model of the scratch's events into the file `out` (and its
+    second file) with the projector's bulk pipeline (a builder and a writer thread), without
+    their secondary indexes. Returns the position it reached."""
     engine = private_engine(out)
     try:
         projector = Projector(SimpleNamespace(mapper=mapper, recorder=None), engine, batch_size)
@@ -108,21 +180,36 @@ def project_scratch(mapper: Any, reader: ScratchReader, out: str | Path, batch_s
         projector.writer_process = False
         projector._bulk = True  # noqa: SLF001
         projector._run_bulk(None, None)  # noqa: SLF001
-        create_indexes(engine)
         return projector.position()
     finally:
         engine.dispose()
+
+
+def project_scratch(mapper: Any, reader: ScratchReader, out: str | Path, batch_size: int = 10000,
+                    ready: Callable[[str], None] | None = None) -> int:
+    """`project_rows`, then the secondary indexes (here, on this process's cores, rather than in
+    the store once the rows are copied; `ready` as `build_indexes` says). Returns the position
+    it reached."""
+    position = project_rows(mapper, reader, out, batch_size)
+    build_indexes(out, ready)
+    return position
 
 
 class NotAdopted(Exception):
     """The store is no longer what the rows projected beside the staging were built for."""
 
 
-def adopt(engine: Engine, events_path: str, events_table: str, path: str | Path, position: int) -> None:
+def adopt(engine: Engine, events_path: str, events_table: str, path: str | Path, position: int,
+          ready: Callable[[str], None] | None = None) -> None:
     """Copy the read model projected into `path` (up to log position `position`) into the
     store's, in one transaction. Raises `NotAdopted`, having written nothing, unless the
     store's read model is empty and its log ends at `position` (every event in it is one the
     rows were built from, at the same position).
+
+    `path` is a private read model (`private_engine`: its event log in a second file) or any
+    file with the read model's tables. `ready(table)`, if given, is called before each table
+    is copied and returns once that table's rows and indexes are built (ADR 0039: a table is
+    copied while the other's indexes are still being built).
 
     The copy is `INSERT INTO main.t SELECT * FROM beside.t`, which SQLite carries out as a
     transfer of whole records, the tables' indexes included (its "xfer optimization": the
@@ -132,13 +219,26 @@ def adopt(engine: Engine, events_path: str, events_table: str, path: str | Path,
     store made by an older schema) the rows are inserted by column name, and the indexes
     built after the copy, as after a bulk run."""
     tables = [t.name for t in READ_MODEL_TABLES]
+    wait = ready or (lambda _table: None)
     create_indexes(engine)  # on the empty read model: nothing to build
     conn = sqlite3.connect(events_path, isolation_level=None, timeout=30)
     try:
         conn.execute("PRAGMA cache_size=-262144")
         conn.execute("ATTACH DATABASE ? AS beside", (str(path),))
-        conn.execute("BEGIN IMMEDIATE")
+        split = set()
+        if Path(log_path(path)).exists():
+            # Not read before its tables are built: a read would hold the file's lock, which the
+            # index builds in the other process wait for.
+            conn.execute(f"ATTACH DATABASE ? AS {_LOG_SCHEMA}", (log_path(path),))
+            split = {t.name for t in _SPLIT}
+        where = {t: _LOG_SCHEMA if t in split else "beside" for t in tables}
+        wait(tables[0])  # the rows are all in (the indexes come after them)
+        # The store's write lock first, as BEGIN IMMEDIATE would take it, but not on the attached
+        # files: IMMEDIATE takes every attached file's too, and the other file's indexes may still
+        # be being built by the projecting process (a statement that writes nothing to main).
+        conn.execute("BEGIN")
         try:
+            conn.execute(f"DELETE FROM main.{projector_position.name} WHERE 0")
             (head,) = conn.execute(f"SELECT MAX(rowid) FROM main.{events_table}").fetchone()
             row = conn.execute(f"SELECT position FROM main.{projector_position.name} WHERE name = ?",
                                (NAME,)).fetchone()
@@ -149,14 +249,16 @@ def adopt(engine: Engine, events_path: str, events_table: str, path: str | Path,
                 raise NotAdopted(f"log head {head}, read model at {row and row[0]}, rows built to {built}, "
                                  f"expected {position}")
             for t in tables:
-                if _shape(conn, "main", t) == _shape(conn, "beside", t):
-                    conn.execute(f"INSERT INTO main.{t} SELECT * FROM beside.{t}")
+                wait(t)
+                src = where[t]
+                if _shape(conn, "main", t) == _shape(conn, src, t):
+                    conn.execute(f"INSERT INTO main.{t} SELECT * FROM {src}.{t}")
                 else:
                     for ix in BULK_INDEXES:  # built once, after the copy (finish_bulk)
                         if ix.table.name == t:
                             conn.execute(f"DROP INDEX IF EXISTS main.{ix.name}")
                     cols = ", ".join(c.name for c in metadata.tables[t].columns)
-                    conn.execute(f"INSERT INTO main.{t} ({cols}) SELECT {cols} FROM beside.{t}")
+                    conn.execute(f"INSERT INTO main.{t} ({cols}) SELECT {cols} FROM {src}.{t}")
             conn.execute(f"INSERT INTO main.{projector_position.name} (name, position) VALUES (?, ?) "
                          "ON CONFLICT (name) DO UPDATE SET position = excluded.position", (NAME, position))
             conn.execute("COMMIT")

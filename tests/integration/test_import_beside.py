@@ -137,7 +137,7 @@ def test_another_writer_before_the_write_means_nothing_is_adopted_and_the_log_is
 
 
 @pytest.mark.parametrize(("broken", "error"), [
-    ("project_scratch", RuntimeError("out of disk")),  # the forked process fails
+    ("project_rows", RuntimeError("out of disk")),  # the forked process fails
     ("adopt", sqlite3.OperationalError("database is locked")),  # the store's write lock not had in time
 ])
 def test_a_failure_beside_leaves_the_projection_to_after_the_write(tmp_path, clock, monkeypatch, beside_always,
@@ -201,20 +201,25 @@ def test_the_copy_is_a_transfer_of_whole_records_the_store_is_whole_after(tmp_pa
     """The store's read model and the one built beside have the same columns and indexes, so
     SQLite copies whole records and index entries (nothing is built after); the store passes
     SQLite's own integrity check, indexes included."""
-    from projections.beside import _shape, private_engine
-    from projections.projector import create_indexes
+    from projections.beside import _shape, build_indexes, log_path, private_engine
 
     ledger = _sqlite(tmp_path, "s", clock)
     built = private_engine(tmp_path / "built.sqlite")
-    create_indexes(built)
+    built.dispose()
+    build_indexes(tmp_path / "built.sqlite")
     try:
         with ledger.engine.connect() as conn:
             raw = conn.connection.driver_connection
             raw.execute("ATTACH DATABASE ? AS beside", (str(tmp_path / "built.sqlite"),))
-            for t in ("rm_evidence", "rm_event_log"):
-                assert _shape(raw, "main", t) == _shape(raw, "beside", t)
+            raw.execute("ATTACH DATABASE ? AS beside_log", (log_path(tmp_path / "built.sqlite"),))
+            # ADR 0039: the event log's table is in the second file only, the rest in the first
+            for t, schema in (("rm_evidence", "beside"), ("rm_event_log", "beside_log")):
+                assert _shape(raw, "main", t) == _shape(raw, schema, t)
                 assert _shape(raw, "main", t)[1]  # it has indexes to compare
+            assert _shape(raw, "beside", "rm_event_log") == ([], [])
+            assert _shape(raw, "beside_log", "rm_evidence") == ([], [])
             raw.execute("DETACH DATABASE beside")
+            raw.execute("DETACH DATABASE beside_log")
         import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
         assert beside_always == [True]
         with ledger.engine.connect() as conn:
@@ -318,3 +323,136 @@ def test_the_private_read_model_file_has_a_stores_page_size(tmp_path):
         assert conn.execute("PRAGMA page_size").fetchone()[0] == PRIVATE_PAGE_SIZE
     finally:
         conn.close()
+
+
+def test_the_private_read_models_indexes_are_built_on_two_threads_each_table_reported(tmp_path):
+    """ADR 0039: the event log's table is in a second file, so its five indexes are built on one
+    thread while the other table's two are built on another; each table is reported once its
+    own indexes are all there."""
+    import threading
+
+    from projections.beside import build_indexes, log_path, private_engine
+
+    built = private_engine(tmp_path / "built.sqlite")
+    built.dispose()
+    reported: list[tuple[str, str]] = []
+    build_indexes(tmp_path / "built.sqlite", lambda t: reported.append((t, threading.current_thread().name)))
+    assert sorted(t for t, _ in reported) == ["rm_event_log", "rm_evidence"]
+    assert len({name for _, name in reported}) == 2  # each from a thread of its own
+    for path, table in ((tmp_path / "built.sqlite", "rm_evidence"), (log_path(tmp_path / "built.sqlite"), "rm_event_log")):
+        conn = sqlite3.connect(path)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?",
+                                                (table,)) if not r[0].startswith("sqlite_")}
+        finally:
+            conn.close()
+        assert names == {ix.name for ix in BULK_INDEXES if ix.table.name == table}
+
+
+def test_each_table_is_copied_once_built_and_a_table_never_built_leaves_nothing_adopted(tmp_path, clock):
+    """The adoption copies a table as soon as the process reports it built, in one transaction:
+    if the next table never comes (the process died), nothing at all is in the store's read
+    model, and the import's catch-up projects the log."""
+    from projections.beside import build_indexes, private_engine
+
+    built = _sqlite(tmp_path, "built", clock)
+    target = _sqlite(tmp_path, "target", clock)
+    try:
+        built.record(postings(), default_actor="t")
+        n = built.app.log_head()
+        # A private read model with the rows of `built` (the target's log holds the same events).
+        private = private_engine(tmp_path / "private.sqlite")
+        private.dispose()
+        conn = sqlite3.connect(tmp_path / "private.sqlite")
+        try:
+            conn.execute("ATTACH DATABASE ? AS b", (str(tmp_path / "built.sqlite"),))
+            conn.execute("ATTACH DATABASE ? AS beside_log", (str(tmp_path / "private.sqlite-log"),))
+            for t in ("rm_evidence", "rm_projector_position"):
+                conn.execute(f"INSERT INTO main.{t} SELECT * FROM b.{t}")
+            conn.execute("INSERT INTO beside_log.rm_event_log SELECT * FROM b.rm_event_log")
+            conn.commit()
+        finally:
+            conn.close()
+        build_indexes(tmp_path / "private.sqlite")
+        target.record(postings(), default_actor="t", project=False)  # the same events, unprojected
+        assert target.app.log_head() == n and target.projector.position() == 0
+
+        asked: list[str] = []
+
+        def dies_after_the_first(table: str) -> None:
+            asked.append(table)
+            if table == "rm_event_log":
+                raise NotAdopted("the projecting process ended")
+
+        with pytest.raises(NotAdopted):
+            adopt(target.engine, str(tmp_path / "target.sqlite"), target.app.recorder.events_table_name,
+                  tmp_path / "private.sqlite", n, ready=dies_after_the_first)
+        assert asked == ["rm_evidence", "rm_evidence", "rm_event_log"]  # the rows, then each table in turn
+        with target.engine.connect() as c:
+            assert c.exec_driver_sql("SELECT COUNT(*) FROM rm_evidence").scalar() == 0  # rolled back
+        assert target.projector.position() == 0
+
+        asked.clear()
+        adopt(target.engine, str(tmp_path / "target.sqlite"), target.app.recorder.events_table_name,
+              tmp_path / "private.sqlite", n, ready=asked.append)
+        assert asked == ["rm_evidence", "rm_evidence", "rm_event_log"]
+        assert target.projector.position() == n
+        assert digest(target.engine) == digest(built.engine)
+    finally:
+        built.close()
+        target.close()
+
+
+def test_a_process_that_dies_between_the_tables_leaves_the_projection_to_after_the_write(
+        tmp_path, clock, monkeypatch, beside_always):
+    """The projecting process reports the first table built, then fails building the other's
+    indexes: the adoption has copied the first table but commits nothing; the import projects
+    the log after the write, and the read model is the one a rebuild makes."""
+    from projections.beside import build_indexes
+
+    def half(path, ready=None):
+        build_indexes(path, lambda t: ready(t) if t == "rm_evidence" else None)
+        raise RuntimeError("out of disk")
+
+    monkeypatch.setattr(import_beside, "build_indexes", half)
+    ledger, reference = _sqlite(tmp_path, "s", clock), _sqlite(tmp_path, "reference", clock)
+    try:
+        report = import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert report.recorded == len(postings())
+        assert beside_always == [False]
+        import_file(reference, tmp_path / "in.jsonl", chunk_postings=5, beside=False)
+        assert ledger.projector.position() == ledger.app.log_head() == events_of()
+        assert digest(ledger.engine) == digest(reference.engine)
+    finally:
+        ledger.close()
+        reference.close()
+
+
+def test_the_rows_are_built_at_a_lower_priority_and_the_indexes_at_the_importers(
+        tmp_path, clock, monkeypatch, beside_always):
+    """ADR 0039: the projecting process builds the rows on a thread niced by NICE (while the
+    staging runs) and the indexes from its first thread, not niced (the import waits for them)."""
+    from projections.beside import build_indexes, project_rows
+
+    seen = tmp_path / "niceness"
+
+    def rows(*args, **kw):
+        with open(seen, "a") as f:
+            f.write(f"rows {os.getpriority(os.PRIO_PROCESS, 0)}\n")
+        return project_rows(*args, **kw)
+
+    def indexes(path, ready=None):
+        with open(seen, "a") as f:
+            f.write(f"indexes {os.getpriority(os.PRIO_PROCESS, 0)}\n")
+        build_indexes(path, ready)
+
+    monkeypatch.setattr(import_beside, "project_rows", rows)
+    monkeypatch.setattr(import_beside, "build_indexes", indexes)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    ledger = _sqlite(tmp_path, "s", clock)
+    try:
+        import_file(ledger, _jsonl(tmp_path / "in.jsonl", postings()), chunk_postings=5)
+        assert beside_always == [True]
+    finally:
+        ledger.close()
+    assert seen.read_text().split("\n")[:2] == [f"rows {min(mine + import_beside.NICE, 19)}", f"indexes {mine}"]

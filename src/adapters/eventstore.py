@@ -435,14 +435,10 @@ class Scratch:
         # Multi-row VALUES statements, as the projector's bulk writer inserts (ADR 0039): the
         # driver binds many rows, then SQLite steps once for them all, rather than once a row.
         cur = self.conn.cursor()
-        cur.execute("BEGIN")
         try:
-            write_values(cur, self._limit, SCRATCH_VALUES_ROWS, "events", _SCRATCH_COLUMNS, rows, self._sql)
-            cur.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
+            with self.conn:  # commits the chunk, or rolls back what its statements wrote
+                cur.execute("BEGIN")
+                write_values(cur, self._limit, SCRATCH_VALUES_ROWS, "events", _SCRATCH_COLUMNS, rows, self._sql)
         finally:
             cur.close()
         self.count += len(rows)

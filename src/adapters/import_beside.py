@@ -10,9 +10,11 @@ did (everything, when nothing was adopted).
 
 Only where it can pay and cannot be wrong: an SQLite store whose log and read model are
 both empty when the staging starts (a first load: the scratch's positions are then the
-log's), a file of at least `MIN_BYTES`, and a platform with fork. The process runs at a
-lower priority (`NICE`): it fills the core the parsing process leaves idle and must not
-slow the staging, which bounds the import.
+log's), a file of at least `MIN_BYTES`, and a platform with fork. The process builds the
+rows at a lower priority (`NICE`): it fills the core the parsing process leaves idle and
+must not slow the staging, which bounds the import. It builds their indexes after the
+staging, at the importer's priority, each table's file on a thread, and reports each table
+built; the importer copies a table as soon as it is reported (ADR 0039).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The read model of a bulk import built beside its staging, in a second process (ADR 0027).
 
 `BesideProjection.start(ledger, scratch, path)` forks a process that runs
-`projections.beside.project_scratch` over the import's scratch while this process stages
+`projections.beside.project_rows` and `build_indexes` over the import's scratch while this process stages
 the file; the importer tells it each time a chunk is staged (`staged`) and when the
 staging is over (`end`). Once the import has written the log, `adopt` waits for the
 process and copies its rows into the store's read model (`projections.beside.adopt`), or

@@ -5,7 +5,7 @@ its rowids in staging order) before it writes any to the log (ADR 0020); when th
 empty, those rowids are exactly the log positions the events will take. So the read model
 can be built while the import is still staging, on the machine's other core:
 
-- `project_scratch` (in a child process) runs the projector's own bulk pipeline over the
+- `project_rows` then `build_indexes` (in a child process) run the projector's own bulk pipeline over the
   scratch's events, as the importer reports them staged, into a private SQLite file of its
   own (no journal, no WAL: it is thrown away if anything goes wrong);
 - `adopt` (in the importing process, once the import has written the log) copies those rows
@@ -22,7 +22,6 @@ compare `digest` and every row).
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,6 +36,7 @@ from projections.projector import (
     NAME,
     LogRow,
     Projector,
+    _Background,
     create_indexes,
     drop_indexes,
     finish_bulk,
@@ -139,32 +139,23 @@ def build_indexes(path: str | Path, ready: Callable[[str], None] | None = None) 
     connection of its own (SQLite builds an index without holding the GIL). `ready(table)` is
     called from that thread once a table's indexes are all built (the adoption can copy it)."""
     files = {str(path): [t for t in READ_MODEL_TABLES if t not in _SPLIT], log_path(path): list(_SPLIT)}
-    errors: list[BaseException] = []
 
     def build(file: str, tables: list[Table]) -> None:
+        conn = sqlite3.connect(file, isolation_level=None)
         try:
-            conn = sqlite3.connect(file, isolation_level=None)
-            try:
-                conn.execute(f"PRAGMA cache_size={-INDEX_BUILD_CACHE_KB}")  # ADR 0034
-                for t in tables:
-                    for ix in BULK_INDEXES:
-                        if ix.table is t:
-                            conn.execute(str(CreateIndex(ix, if_not_exists=True).compile(dialect=_SQLITE)))
-                    if ready is not None:
-                        ready(t.name)
-            finally:
-                conn.close()
-        except BaseException as e:  # noqa: BLE001 - raised in the calling thread below
-            errors.append(e)
+            conn.execute(f"PRAGMA cache_size={-INDEX_BUILD_CACHE_KB}")  # ADR 0034
+            for t in tables:
+                for ix in BULK_INDEXES:
+                    if ix.table is t:
+                        conn.execute(str(CreateIndex(ix, if_not_exists=True).compile(dialect=_SQLITE)))
+                if ready is not None:
+                    ready(t.name)
+        finally:
+            conn.close()
 
-    threads = [threading.Thread(target=build, args=item, name=f"csa-beside-index-{n}", daemon=True)
-               for n, item in enumerate(files.items())]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
+    builders = [_Background(lambda f=file, ts=tables: build(f, ts)) for file, tables in files.items()]
+    for b in builders:
+        b.join()  # raises what the build raised
 
 
 def project_rows(mapper: Any, reader: ScratchReader, out: str | Path, batch_size: int = 10000) -> int:
@@ -183,16 +174,6 @@ def project_rows(mapper: Any, reader: ScratchReader, out: str | Path, batch_size
         return projector.position()
     finally:
         engine.dispose()
-
-
-def project_scratch(mapper: Any, reader: ScratchReader, out: str | Path, batch_size: int = 10000,
-                    ready: Callable[[str], None] | None = None) -> int:
-    """`project_rows`, then the secondary indexes (here, on this process's cores, rather than in
-    the store once the rows are copied; `ready` as `build_indexes` says). Returns the position
-    it reached."""
-    position = project_rows(mapper, reader, out, batch_size)
-    build_indexes(out, ready)
-    return position
 
 
 class NotAdopted(Exception):

@@ -335,10 +335,11 @@ def test_the_private_read_models_indexes_are_built_on_two_threads_each_table_rep
 
     built = private_engine(tmp_path / "built.sqlite")
     built.dispose()
-    reported: list[tuple[str, str]] = []
-    build_indexes(tmp_path / "built.sqlite", lambda t: reported.append((t, threading.current_thread().name)))
+    reported: list[tuple[str, threading.Thread]] = []
+    build_indexes(tmp_path / "built.sqlite", lambda t: reported.append((t, threading.current_thread())))
     assert sorted(t for t, _ in reported) == ["rm_event_log", "rm_evidence"]
-    assert len({name for _, name in reported}) == 2  # each from a thread of its own
+    threads = [th for _, th in reported]
+    assert threads[0] is not threads[1] and threading.main_thread() not in threads  # each on a thread of its own
     for path, table in ((tmp_path / "built.sqlite", "rm_evidence"), (log_path(tmp_path / "built.sqlite"), "rm_event_log")):
         conn = sqlite3.connect(path)
         try:

@@ -150,7 +150,8 @@ def import_(
             try:
                 report = import_file(led, file, fmt=format, skip_invalid=skip_invalid, rejects_path=rejects,
                                      actor=actor or _default_actor(), progress=progress,
-                                     beside=get_settings().import_project_beside)
+                                     beside=get_settings().import_project_beside,
+                                     rollback_journal=get_settings().import_first_load_rollback_journal)
             except InvalidImport as e:
                 bar.close()
                 typer.echo(summary(e.report), err=True)

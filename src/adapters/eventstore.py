@@ -243,6 +243,21 @@ class LedgerApplication(Application):
     def _on_sqlite(self) -> bool:
         return type(getattr(self.recorder, "datastore", None)).__name__.startswith("SQLite")
 
+    def close_idle_connections(self) -> bool:
+        """Close the event store's pooled connections that no one is using (they are opened again
+        when next needed); whether none is left open. On SQLite a store changes its journal mode
+        only when no connection has it open (`adapters.database.rollback_journal`). The library
+        has no public call that closes the idle connections and keeps the pool: its own
+        `ConnectionPool.close` does both (eventsourcing 9.5, tested in
+        tests/integration/test_first_load_journal.py)."""
+        pool = getattr(getattr(self.recorder, "datastore", None), "pool", None)
+        if pool is None:
+            return True
+        with pool._put_condition:  # noqa: SLF001  the pool's own lock of its idle and in-use connections
+            while pool._pool:  # noqa: SLF001
+                pool._pool.popleft().close()  # noqa: SLF001
+            return pool.num_in_use == 0
+
     def append_staged(self, scratch: Scratch, first: int, last: int, head: int, *, checkpoint: bool = True) -> bool:
         """Append the scratch's events `first`..`last` (its positions) to the log in one
         transaction, under the recorder's own write lock, if the log head is still `head`;

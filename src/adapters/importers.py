@@ -212,7 +212,7 @@ def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
 def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, skip_invalid: bool = False,
                 rejects_path: str | Path | None = None, actor: str = "import",
                 progress: Progress | None = None, project: bool = True,
-                chunk_postings: int | None = None, beside: bool = True) -> ImportReport:
+                chunk_postings: int | None = None, beside: bool = True, rollback_journal: bool = True) -> ImportReport:
     """Import one file (see the module's doc). Returns the report; raises `InvalidImport`
     (nothing written) when the file has invalid rows and `skip_invalid` is off,
     `ConflictingPosting` when a client id was recorded before with other content,
@@ -224,7 +224,11 @@ def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, ski
 
     `beside`: a first load into an empty SQLite store builds the read model in a second
     process while it stages, and adopts it once the log is written (ADR 0027); with it off,
-    or where that does not apply, the read model is projected after the write."""
+    or where that does not apply, the read model is projected after the write.
+
+    `rollback_journal`: a first load into an empty SQLite store that no other connection has
+    open is written with the store out of WAL mode, each page once (ADR 0040); with it off, or
+    where that does not apply, through the WAL."""
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
@@ -236,7 +240,7 @@ def import_file(ledger: Ledger, path: str | Path, *, fmt: str | None = None, ski
 
     with _gc_paused():
         return _import_postings(ledger, path, fmt, report, skip_invalid, rejects_path, actor, progress, project,
-                                chunk_postings or CHUNK_POSTINGS, beside and project)
+                                chunk_postings or CHUNK_POSTINGS, beside and project, rollback_journal)
 
 
 @contextlib.contextmanager
@@ -258,7 +262,7 @@ def _gc_paused() -> Iterator[None]:
 
 def _import_postings(ledger: Ledger, path: Path, fmt: str, report: ImportReport, skip_invalid: bool,
                      rejects_path: str | Path | None, actor: str, progress: Progress | None, project: bool,
-                     size: int, beside: bool) -> ImportReport:
+                     size: int, beside: bool, rollback_journal: bool) -> ImportReport:
     excluded: set[int | None] = set()  # lines refused whole (skip_invalid)
     written = 0  # postings recorded by earlier attempts (their chunks were committed)
     for _attempt in range(WRITE_ATTEMPTS):
@@ -289,7 +293,7 @@ def _import_postings(ledger: Ledger, path: Path, fmt: str, report: ImportReport,
                 raise ConflictingPosting(staged.conflicts)
             if progress:
                 progress(_progress("saving", report, lines, staged.postings, len(errors)))
-            done = _write_staged(ledger, staged, project)
+            done = _write_staged(ledger, staged, project, rollback_journal)
         finally:
             staged.close()
         if done == len(staged.chunks):
@@ -543,21 +547,31 @@ def _stage_chunk(ledger: Ledger, staged: _Staged, postings: list[Posting]) -> No
     source.carry(batch.staged)
 
 
-def _write_staged(ledger: Ledger, staged: _Staged, project: bool) -> int:
+def _write_staged(ledger: Ledger, staged: _Staged, project: bool, rollback_journal: bool = True) -> int:
     """Pass 2: append the staged chunks to the log, one transaction each. Returns how many
     were written: all of them, unless another writer changed an aggregate this import
     reads or writes (then the caller stages the rest again)."""
+    first_load = staged.head == 0 and len(staged.chunks) > 1 and ledger.app.appends_whole_first_load
+    # A first load into an empty SQLite store that no other connection has open writes its log
+    # and read model with the store out of WAL mode, each page once (ADR 0040); else through the WAL.
+    held = ledger.rollback_journal() if first_load and rollback_journal else contextlib.nullcontext(False)
+    with held as out_of_wal:
+        return _write_chunks(ledger, staged, project, first_load, out_of_wal)
+
+
+def _write_chunks(ledger: Ledger, staged: _Staged, project: bool, first_load: bool, out_of_wal: bool) -> int:
     head, first = staged.head, 1
     checkpointing: threading.Thread | None = None
     written = False
     try:
-        if head == 0 and len(staged.chunks) > 1 and ledger.app.appends_whole_first_load:
+        if first_load:
             # A first load (ADR 0029): the whole scratch in one transaction, copied as it is.
             # If another writer came first, the chunks below step over it or stage again.
             # When a read model built beside is to be adopted next, the log's pages are
             # checkpointed from the WAL into the file by a second thread, while this one waits
-            # for that read model and copies it (ADR 0031), rather than before.
-            overlap = project and staged.beside is not None
+            # for that read model and copies it (ADR 0031), rather than before; with the store
+            # out of WAL mode there is nothing to checkpoint.
+            overlap = project and staged.beside is not None and not out_of_wal
             if ledger.app.append_staged(staged.scratch, 1, staged.chunks[-1].last, 0, checkpoint=not overlap):
                 ledger.positions_moved()
                 first = staged.chunks[-1].last + 1

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from sqlalchemy import Engine, select, text
 
-from adapters.database import make_engine, schema_lock
+from adapters.database import make_engine, rollback_journal, schema_lock
 from adapters.eventstore import LedgerApplication, make_application
 from adapters.reference import authorities
 from domain.errors import ConflictingPosting, FieldError, InvalidEvidence
@@ -80,6 +81,12 @@ class Ledger:
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.database_url)
+        if self.engine.dialect.name == "sqlite":
+            # The store in WAL mode (the engine's connections see to it, waiting while another
+            # process holds it out of WAL for a first load, ADR 0040) before the event store's
+            # pool opens it: the library's own switch would fail at once then.
+            with self.engine.connect():
+                pass
         with schema_lock(self.engine):  # workers starting together create the tables once
             self.app = make_application(self.database_url)
             create_read_model(self.engine)
@@ -98,6 +105,24 @@ class Ledger:
     def close(self) -> None:
         self.app.close()
         self.engine.dispose()
+
+    @contextmanager
+    def rollback_journal(self) -> Iterator[bool]:
+        """For a first load into an empty SQLite store: the store held in rollback-journal mode
+        for the block, so that its pages are written once rather than through the WAL and again
+        by a checkpoint (`adapters.database.rollback_journal`, ADR 0040). Yields whether it is:
+        not on another store, nor when any other connection has the store open (this process's
+        idle ones are closed first)."""
+        path = self.app.env.get("SQLITE_DBNAME") if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:" or "mode=memory" in path:
+            yield False
+            return
+        self.engine.dispose()
+        if not self.app.close_idle_connections():
+            yield False
+            return
+        with rollback_journal(path) as held:
+            yield held
 
     # --- writing ----------------------------------------------------------
 

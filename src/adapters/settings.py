@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # (ADR 0027); it needs free space in the temporary directory about the read model's size.
     # false: the read model is projected after the write, as on any other import.
     import_project_beside: bool = True
+    # A first load into an empty SQLite store that no other connection has open is written
+    # with the store out of WAL mode (a rollback journal), each page once rather than into the
+    # WAL and again by a checkpoint, and the store put back in WAL mode after (ADR 0040).
+    # false: always through the WAL.
+    import_first_load_rollback_journal: bool = True
     # Key of the HMAC under which API tokens are stored. The default is refused
     # outside development: set CSA_TOKEN_PEPPER to a long random secret.
     token_pepper: str = DEV_PEPPER

@@ -237,7 +237,9 @@ def test_the_logs_pages_are_checkpointed_beside_the_adoption_and_the_file_is_who
         tmp_path, clock, beside_always, monkeypatch):
     """ADR 0031: a first load's log is committed without its checkpoint, which a second thread
     runs while the read model built beside is adopted; once the import returns, the store's file
-    itself (without its WAL) holds the log and the read model."""
+    itself (without its WAL) holds the log and the read model. (That is the first load through
+    the WAL: here another connection has the store open, so it cannot be held out of WAL mode,
+    ADR 0040.)"""
     import shutil
     import threading
 
@@ -265,6 +267,8 @@ def test_the_logs_pages_are_checkpointed_beside_the_adoption_and_the_file_is_who
     monkeypatch.setattr(import_beside.BesideProjection, "adopt", adopt)
     path = _jsonl(tmp_path / "in.jsonl", postings())
     ledger = _sqlite(tmp_path, "store", clock)
+    other = sqlite3.connect(tmp_path / "store.sqlite")
+    other.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the WAL's index
     try:
         import_file(ledger, path, chunk_postings=5)
         assert beside_always == [True]
@@ -277,6 +281,7 @@ def test_the_logs_pages_are_checkpointed_beside_the_adoption_and_the_file_is_who
         with ledger.engine.connect() as conn:
             rows = {t: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() for t in ("rm_evidence", "rm_event_log")}
     finally:
+        other.close()
         ledger.close()
     assert min(rows.values()) > 0
     conn = sqlite3.connect(tmp_path / "file-only.sqlite")

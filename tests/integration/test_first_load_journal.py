@@ -291,3 +291,37 @@ def test_with_the_setting_off_a_first_load_goes_through_the_wal(tmp_path, clock,
         assert ledger.projector.position() == ledger.app.log_head() == events_of()
     finally:
         ledger.close()
+
+
+def test_a_process_dying_while_it_holds_the_store_leaves_it_whole_and_back_in_wal_mode_when_next_opened(
+        tmp_path, clock):
+    """Killed inside a write with the store out of WAL mode: a hot journal is left beside the
+    store, in rollback-journal mode. The next ledger opening it rolls the write back (SQLite)
+    and puts the store back in WAL mode (the engine's connections)."""
+    store = _new_store(tmp_path)
+    script = (
+        "import os, sqlite3\n"
+        "from adapters.database import rollback_journal\n"
+        f"with rollback_journal({str(store)!r}) as held:\n"
+        "    assert held\n"
+        f"    conn = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+        "    conn.execute('PRAGMA cache_size=10')\n"
+        "    conn.execute('BEGIN IMMEDIATE')\n"
+        "    conn.execute('INSERT INTO t VALUES (0)')\n"
+        "    conn.execute('INSERT INTO t SELECT randomblob(4000) FROM (WITH RECURSIVE n(i) AS "
+        "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT i FROM n)')\n"
+        "    os._exit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(), timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert _header(store) == ROLLBACK
+    assert Path(str(store) + "-journal").exists()  # hot: its writer died
+    ledger = Ledger(f"sqlite:///{store}", clock=clock)
+    try:
+        assert _header(store) == WAL
+        with ledger.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM t").scalar() == 0
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        assert not Path(str(store) + "-journal").exists()
+    finally:
+        ledger.close()

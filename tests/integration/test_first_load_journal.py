@@ -117,13 +117,16 @@ def test_a_first_load_is_written_out_of_wal_mode_and_the_store_is_left_in_it(tmp
         ledger.close()
 
 
-def test_without_a_read_model_beside_the_log_alone_is_written_out_of_wal_mode(tmp_path, clock, monkeypatch):
+@pytest.mark.parametrize(("setting", "mode"), [(True, ROLLBACK), (False, WAL)], ids=["on", "off"])
+def test_without_a_read_model_beside_the_log_alone_is_written_out_of_wal_mode_unless_the_setting_is_off(
+        tmp_path, clock, monkeypatch, setting, mode):
     path = _jsonl(tmp_path / "in.jsonl", postings())
     ledger, store = _store(tmp_path, "store", clock)
     try:
         seen = _spy_modes(monkeypatch, store)
-        import_file(ledger, path, chunk_postings=5, beside=False)
-        assert seen == {"append": [ROLLBACK], "adopt": [], "checkpoint": []}
+        import_file(ledger, path, chunk_postings=5, beside=False, rollback_journal=setting)
+        # Through the WAL, the append checkpoints in its own commit (no checkpoint asked after it).
+        assert seen == {"append": [mode], "adopt": [], "checkpoint": []}
         assert _header(store) == WAL
         assert ledger.projector.position() == ledger.app.log_head() == events_of()
     finally:
@@ -277,18 +280,6 @@ def test_the_event_stores_idle_connections_are_closed_and_one_in_use_is_reported
         assert ledger.app.close_idle_connections() is True
         assert pool.num_in_pool == 0
         assert ledger.app.log_head() == 0  # opened again when next needed
-    finally:
-        ledger.close()
-
-
-def test_with_the_setting_off_a_first_load_goes_through_the_wal(tmp_path, clock, monkeypatch):
-    path = _jsonl(tmp_path / "in.jsonl", postings())
-    ledger, store = _store(tmp_path, "store", clock)
-    try:
-        seen = _spy_modes(monkeypatch, store)
-        import_file(ledger, path, chunk_postings=5, beside=False, rollback_journal=False)
-        assert seen == {"append": [WAL], "adopt": [], "checkpoint": []}  # it checkpointed in its own commit
-        assert ledger.projector.position() == ledger.app.log_head() == events_of()
     finally:
         ledger.close()
 

@@ -42,7 +42,7 @@ from adapters.import_beside import BesideProjection
 from adapters.ledger import EXPORT_HEADER, WRITE_ATTEMPTS, Ledger, parse_raws
 from domain.errors import ConflictingPosting, DomainError, FieldError, InvalidEvidence
 from domain.handlers import Batch, aggregates_read
-from domain.postings import Posting, canonical
+from domain.postings import Posting, canonical, content_hash
 
 FORMATS = ("jsonl", "mi-csv", "export")
 CHUNK = 1000  # rows parsed (and URNs looked up) at a time
@@ -501,8 +501,8 @@ def _parse_in_child(sender: Any, path: Path, actor: str, excluded: set[int | Non
         batch: list[_Part] = []
         for chunk in _chunks(_jsonl_items(lines), CHUNK):
             part = _parse_part(chunk, excluded, actor, codes)
-            for p in part.postings:
-                p.content_hash  # noqa: B018  # computed here, sent with the posting
+            for p in part.postings:  # computed here, sent with the posting (where the cached property keeps it)
+                vars(p)["content_hash"] = content_hash(p.type, p.data)
             part.bytes = lines.bytes
             batch.append(part)
             if len(batch) >= PARTS_PER_MESSAGE:

@@ -87,3 +87,20 @@ def test_a_line_that_is_not_utf8_is_refused_the_same_way(mode, sqlite_url, clock
         assert ledger.app.log_head() == 0
     finally:
         ledger.close()
+
+
+def test_the_postings_come_with_their_content_hash_as_their_property_computes_it(tmp_path, sqlite_url, clock):
+    from domain.postings import Posting
+
+    path = _jsonl(tmp_path / "in.jsonl", postings())
+    ledger = Ledger(sqlite_url, clock=clock)
+    try:
+        parts = list(importers._parsed_in_second_process(path, "import", set(), ledger.authorities.codes, 50))
+    finally:
+        ledger.close()
+    sent = [p for part in parts for p in part.postings]
+    assert len(sent) == len(postings())
+    for p in sent:
+        assert "content_hash" in vars(p)  # computed by the parsing process, not again here
+        fresh = Posting(p.type, p.client_id, p.actor, p.data, p.line)
+        assert p.content_hash == fresh.content_hash

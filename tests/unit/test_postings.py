@@ -324,3 +324,43 @@ def test_known_at_text_means_end_of_day_for_a_date_and_utc_for_a_naive_timestamp
     assert known_at_from_text("2011-09-30T17:00:00+01:00") == datetime(2011, 9, 30, 16, tzinfo=UTC)
     with pytest.raises(ValueError, match="not an ISO timestamp"):
         known_at_from_text("30/09/2011")
+
+
+# --- the parser's fast paths (issue 5): the same postings as the plain ones ----------------
+
+
+@pytest.mark.parametrize("type_", sorted(KINDS))
+def test_a_parsed_posting_is_the_dataclass_built_by_its_constructor(type_):
+    from domain.postings import Posting
+
+    posting, errors = parse(raw(type_))
+    assert not errors
+    built = Posting(posting.type, posting.client_id, posting.actor, posting.data, posting.line)
+    assert posting == built
+    assert list(vars(posting)) == list(vars(built))  # the same attributes, in the same order
+    with pytest.raises(AttributeError):
+        posting.type = "x"  # still frozen
+
+
+def test_a_date_parsed_again_is_an_equal_date_and_a_bad_one_is_refused_each_time():
+    first, _ = parse(raw("provider_inspection", occurred_on="2010-06-01", published_on="2010-07-01"))
+    again, _ = parse(raw("provider_inspection", occurred_on="2010-06-01", published_on="2010-07-01"))
+    assert first.data["occurred_on"] == again.data["occurred_on"] == date(2010, 6, 1)
+    for _ in range(2):
+        e = only_error(raw("provider_inspection", occurred_on="2010-02-30", published_on=_DROP))
+        assert "not a valid calendar date" in e.reason
+
+
+@pytest.mark.parametrize("word, grade", [("good", "good"), ("Good", "good"), (" adequate ", "satisfactory"),
+                                         ("requires improvement", "satisfactory"), ("INADEQUATE", "inadequate")])
+def test_grade_words_in_any_spelling(word, grade):
+    posting, errors = parse(raw("provider_inspection", overall_effectiveness=word))
+    assert not errors
+    assert posting.data["overall_effectiveness"] == grade
+
+
+def test_envelope_fields_are_not_data_and_a_missing_required_field_is_still_reported():
+    posting, _ = parse(raw("provider_inspection"))
+    assert not {"type", "client_id", "actor"} & set(posting.data)
+    e = only_error(raw("provider_inspection", urn=_DROP))
+    assert (e.field, e.reason) == ("urn", "is required")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from json.encoder import encode_basestring
 from typing import Any
@@ -77,6 +77,7 @@ class EventEncoder:
         self._keys: dict[str, str] = {}
         self._topics: dict[type, str | None] = {}
         self._last_ts: tuple[Any, str] = (None, "")
+        self._classes: dict[type, Callable[[dict[str, Any]], str | None] | None] = {}
 
     def rows(self, events: Iterable[Any]) -> list[Row]:
         return [self.row(e) for e in events]
@@ -92,8 +93,67 @@ class EventEncoder:
             oid = s.originator_id
             return (oid.hex if isinstance(oid, UUID) else UUID(oid).hex, s.originator_version, s.topic, s.state)
         d = event.__dict__
-        text = self._object(d, skip=True)
+        enc = self._classes.get(cls, _UNSEEN)
+        if enc is _UNSEEN:
+            enc = self._classes[cls] = self._compile(d)
+        text = enc(d) if enc is not None else None
+        if text is None:
+            text = self._object(d, skip=True)
         return d["originator_id"].hex, d["originator_version"], topic, text.encode("utf8")
+
+    def _compile(self, d: dict[str, Any]) -> Callable[[dict[str, Any]], str | None] | None:
+        """An encoder of one event class's attributes, made from its first event (issue 5): its
+        keys in order are constants, and each value is encoded by the branch `_object` takes for
+        the type that first event had there, after a check of that type (any other type takes
+        `_value`, so the text is the same either way). It gives None, and `_object` encodes the
+        event, if the attributes are not those keys in that order."""
+        keys = tuple(k for k in d if k not in ("originator_id", "originator_version"))
+        if not keys or any(type(k) is not str for k in keys):
+            return None
+        branch = {str: "S", datetime: "TS", UUID: "U", date: "D", dict: "O"}
+        check = {str: "str", datetime: "datetime", UUID: "UUID", date: "date", dict: "dict"}
+        env: dict[str, Any] = {"S": encode_basestring, "TS": self._timestamp, "O": self._object, "V": self._value,
+                               "U": lambda u: '{"_type_":"uuid_hex","_data_":"' + u.hex + '"}',
+                               "D": lambda v: '{"_type_":"date_iso","_data_":"' + v.isoformat() + '"}',
+                               "str": str, "datetime": datetime, "UUID": UUID, "date": date, "dict": dict,
+                               "tuple": tuple, "KEYS": tuple(d)}
+        lines = ["def enc(d):", "    if tuple(d) != KEYS:", "        return None"]
+        parts = []
+        for i, k in enumerate(keys):
+            env[f"K{i}"] = ("{" if i == 0 else ",") + encode_basestring(k) + ":"
+            t = type(d[k])
+            value = f"d[{k!r}]"
+            if t in branch:
+                lines.append(f"    v = {value}")
+                lines.append(f"    p{i} = {branch[t]}(v) if type(v) is {check[t]} else V(v)")
+            else:
+                lines.append(f"    p{i} = V({value})")
+            parts += [f"K{i}", f"p{i}"]
+        lines.append(f"    return ''.join(({', '.join(parts)}, '}}'))")
+        exec("\n".join(lines), env)  # noqa: S102 - the source is made here, of escaped constants
+        return env["enc"]
+
+    def _timestamp(self, v: datetime) -> str:
+        last, text = self._last_ts
+        if last is not v:
+            text = '{"_type_":"datetime_iso","_data_":"' + v.isoformat() + '"}'
+            self._last_ts = (v, text)
+        return text
+
+    def _value(self, v: Any) -> str:
+        """One value as `_object` encodes it."""
+        t = type(v)
+        if t is str:
+            return encode_basestring(v)
+        if t is date:
+            return '{"_type_":"date_iso","_data_":"' + v.isoformat() + '"}'
+        if t is datetime:
+            return self._timestamp(v)
+        if t is UUID:
+            return '{"_type_":"uuid_hex","_data_":"' + v.hex + '"}'
+        if t is dict:
+            return self._object(v)
+        return self.generic(v)  # type: ignore[misc]
 
     def _object(self, d: dict[str, Any], skip: bool = False) -> str:
         keys = self._keys
@@ -124,6 +184,9 @@ class EventEncoder:
             else:
                 parts.append(key + self.generic(v))  # type: ignore[misc]
         return "{" + ",".join(parts) + "}"
+
+
+_UNSEEN = object()
 
 
 class LedgerApplication(Application):

@@ -79,7 +79,7 @@ def assessment_id(la_code: str, year: int) -> UUID:
 # store (`Repository.get`, the projector) is the library's own, unchanged.
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
-_INIT_PARAMS: dict[type, frozenset[str]] = {}
+_INIT_ARGS: dict[tuple[type, type], tuple[str, ...]] = {}  # (aggregate, event class) -> the event's fields __init__ takes
 
 
 def _fields(event_class: type) -> tuple[str, ...]:
@@ -122,17 +122,28 @@ class _Lean:
             return super()._create(event_class, id=id, **kwargs)  # type: ignore[misc]
         values = {**kwargs, "originator_topic": get_topic(cls), "originator_id": id, "originator_version": 1}
         event = _new_event(event_class, values)
-        params = _INIT_PARAMS.get(cls)
-        if params is None:
+        names = _INIT_ARGS.get((cls, event_class))
+        if names is None:
             import inspect
 
-            params = _INIT_PARAMS[cls] = frozenset(inspect.signature(cls.__init__).parameters) - {"self"}
+            params = frozenset(inspect.signature(cls.__init__).parameters) - {"self"}
+            names = _INIT_ARGS[(cls, event_class)] = tuple(n for n in _fields(event_class) if n in params)
+        attrs = event.__dict__
         agg = cls.__new__(cls)
         agg.__base_init__(id, 1, timestamp)
-        agg.__init__(**{k: v for k, v in event.__dict__.items() if k in params})
+        agg.__init__(**{n: attrs[n] for n in names if n in attrs})
         event.apply(agg)
-        agg.pending_events.append(event)
+        agg._pending_events.append(event)
         return agg
+
+    def collect_events(self) -> list[Any]:
+        """The library's `collect_events` (the pending events in order, none left pending),
+        handing over the list rather than moving its events one by one into a new one."""
+        events = self._pending_events
+        if not events:
+            return []
+        self._pending_events = []
+        return events
 
     def trigger_event(self, event_class: type, **kwargs: Any) -> None:
         timestamp = kwargs.get("timestamp")

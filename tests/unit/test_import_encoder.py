@@ -96,3 +96,50 @@ def test_a_mapper_with_a_compressor_is_used_as_it_is():
     assert not encoder.fast
     event = Evidence.record(_posting("indicator_value", "c-2", "a", {"value": 1.0}), AT).collect_events()[0]
     assert encoder.row(event) == _expected(mapper, event)
+
+
+# --- one encoder made per event class (issue 5) --------------------------------------------
+
+
+_SHAPES = test_values_of_every_shape.pytestmark[0].args[1]
+
+
+def test_one_encoder_over_events_of_one_class_in_every_shape():
+    """The class's encoder is made from its first event; later events of the class whose
+    values have other types, or whose attributes come in another order, give the same bytes."""
+    app = make_application("memory")
+    encoder = EventEncoder(app.mapper)
+    events = []
+    for n, data in enumerate(_SHAPES):
+        posting = _posting("provider_registered", f"c-{n}", "a", data)
+        events += [*Evidence.record(posting, AT).collect_events(), *ClientKey.reserve(posting, key_id("x"), AT).collect_events()]
+    odd = ClientKey.reserve(_posting("provider_closed", "c-odd", "a", {}), key_id("y"), AT).collect_events()[0]
+    odd.__dict__["aggregate_id"] = "not a UUID but text"  # another type in a slot made for a UUID
+    odd.__dict__["timestamp"] = AT + timedelta(microseconds=1)
+    events.append(odd)
+    moved = Evidence.record(_posting("provider_inspection", "c-moved", "a", {"urn": "A1"}), AT).collect_events()[0]
+    attrs = dict(moved.__dict__)
+    moved.__dict__.clear()
+    moved.__dict__.update(reversed(list(attrs.items())))  # the same attributes in another order
+    events.append(moved)
+    closed = Provider.register(_posting("provider_registered", "c-p", "a", {"urn": "P1"}), AT)
+    closed.close(Posting("provider_closed", "c-close", "a", {"urn": "P1", "occurred_on": date(2011, 2, 1)}), AT)
+    events += closed.collect_events()
+    assert encoder.rows(events) == [_expected(app.mapper, e) for e in events]
+    assert encoder._classes[type(odd)] is not None and encoder._classes[type(moved)] is not None
+
+
+def test_the_class_encoder_is_what_encodes_the_envelope(monkeypatch):
+    """Would fail if every event still went through the general `_object` loop."""
+    app = make_application("memory")
+    encoder = EventEncoder(app.mapper)
+    posting = _posting("provider_registered", "c-1", "a", {"urn": "A1", "on": date(2011, 1, 1)})
+    first = ClientKey.reserve(posting, key_id("x"), AT).collect_events()[0]
+    encoder.row(first)
+    second = ClientKey.reserve(_posting("provider_registered", "c-2", "b", {}), key_id("y"), AT).collect_events()[0]
+    whole = []
+    real = encoder._object
+    monkeypatch.setattr(encoder, "_object", lambda d, skip=False: whole.append(skip) or real(d, skip))
+    encoder.row(second)
+    assert whole == []
+    assert encoder.row(second) == _expected(app.mapper, second)

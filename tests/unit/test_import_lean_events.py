@@ -92,3 +92,21 @@ def test_ids_are_the_uuid5_of_their_names(name):
     assert model.key_id(name) == uuid5(model.NAMESPACE, "client:" + name)
     assert model.provider_id(name) == uuid5(model.NAMESPACE, "provider:" + name)
     assert model.assessment_id("886", 2011) == uuid5(model.NAMESPACE, "assessment:886:2011")
+
+
+def test_collect_events_hands_over_the_pending_events_in_order_and_leaves_none():
+    from domain.postings import Posting
+
+    provider = model.Provider.register(Posting("provider_registered", "c-1", "a", {"urn": "U1", "occurred_on": datetime(2010, 1, 1, tzinfo=UTC).date()}),
+                                       datetime(2011, 1, 1, tzinfo=UTC))
+    provider.close(Posting("provider_closed", "c-2", "a", {"urn": "U1", "occurred_on": datetime(2011, 1, 1, tzinfo=UTC).date()}),
+                   datetime(2011, 1, 2, tzinfo=UTC))
+    events = provider.collect_events()
+    assert [type(e).__name__ for e in events] == ["Registered", "Closed"]
+    assert [e.originator_version for e in events] == [1, 2]
+    assert provider.pending_events == [] and provider.collect_events() == []
+    provider.mark_no_children_on_roll(Posting("provider_no_children_on_roll", "c-3", "a",
+                                              {"urn": "U1", "occurred_on": datetime(2011, 2, 1, tzinfo=UTC).date()}),
+                                      datetime(2011, 2, 2, tzinfo=UTC))
+    assert [e.originator_version for e in provider.collect_events()] == [3]
+    assert [e.originator_version for e in events] == [1, 2]  # the list handed over is the caller's

@@ -110,12 +110,10 @@ class EventEncoder:
         keys = tuple(k for k in d if k not in ("originator_id", "originator_version"))
         if not keys or any(type(k) is not str for k in keys):
             return None
-        branch = {str: "S", datetime: "TS", UUID: "U", date: "D", dict: "O"}
-        check = {str: "str", datetime: "datetime", UUID: "UUID", date: "date", dict: "dict"}
+        branch = {str: "S", datetime: "TS", dict: "O"}  # the rest (dates, ids, numbers...) by `_value`
+        check = {str: "str", datetime: "datetime", dict: "dict"}
         env: dict[str, Any] = {"S": encode_basestring, "TS": self._timestamp, "O": self._object, "V": self._value,
-                               "U": lambda u: '{"_type_":"uuid_hex","_data_":"' + u.hex + '"}',
-                               "D": lambda v: '{"_type_":"date_iso","_data_":"' + v.isoformat() + '"}',
-                               "str": str, "datetime": datetime, "UUID": UUID, "date": date, "dict": dict,
+                               "str": str, "datetime": datetime, "dict": dict,
                                "tuple": tuple, "KEYS": tuple(d)}
         lines = ["def enc(d):", "    if tuple(d) != KEYS:", "        return None"]
         parts = []
@@ -141,7 +139,7 @@ class EventEncoder:
         return text
 
     def _value(self, v: Any) -> str:
-        """One value as `_object` encodes it."""
+        """One value as the transcoder's JSON would store it (the one place that decides)."""
         t = type(v)
         if t is str:
             return encode_basestring(v)
@@ -166,23 +164,7 @@ class EventEncoder:
                 if type(k) is not str:
                     return self.generic(d)  # type: ignore[misc]  # the encoder's own key conversions
                 key = keys[k] = encode_basestring(k) + ":"
-            t = type(v)
-            if t is str:
-                parts.append(key + encode_basestring(v))
-            elif t is date:
-                parts.append(key + '{"_type_":"date_iso","_data_":"' + v.isoformat() + '"}')
-            elif t is datetime:
-                last, text = self._last_ts
-                if last is not v:
-                    text = '{"_type_":"datetime_iso","_data_":"' + v.isoformat() + '"}'
-                    self._last_ts = (v, text)
-                parts.append(key + text)
-            elif t is UUID:
-                parts.append(key + '{"_type_":"uuid_hex","_data_":"' + v.hex + '"}')
-            elif t is dict:
-                parts.append(key + self._object(v))
-            else:
-                parts.append(key + self.generic(v))  # type: ignore[misc]
+            parts.append(key + (encode_basestring(v) if type(v) is str else self._value(v)))
         return "{" + ",".join(parts) + "}"
 
 

@@ -537,6 +537,21 @@ def _posting(type_: str, client_id: str, actor: str, data: dict[str, Any], line:
     return p
 
 
+def posting_fields(p: Posting) -> tuple[str, str, str, Mapping[str, Any], int | None, str]:
+    """A posting as plain values, its content hash last: what a bulk import's parsing process
+    sends (ADR 0042). `posting_from_fields(*posting_fields(p))` equals `p`, its hash computed."""
+    return p.type, p.client_id, p.actor, p.data, p.line, p.content_hash
+
+
+def posting_from_fields(type_: str, client_id: str, actor: str, data: dict[str, Any], line: int | None,
+                        digest: str) -> Posting:
+    """The posting `posting_fields` gave, with `digest` as its content hash (where the cached
+    property keeps it): the caller vouches that it is `content_hash(type_, data)`."""
+    p = _NEW(Posting)
+    p.__dict__.update(type=type_, client_id=client_id, actor=actor, data=data, line=line, content_hash=digest)
+    return p
+
+
 def check_consistency(kind: Kind, data: Mapping[str, Any], line: int | None,
                       known_la_codes: frozenset[str] | None = None) -> list[FieldError]:
     """Rules within one posting or one item's state (also re-run after a correction)."""

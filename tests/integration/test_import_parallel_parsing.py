@@ -104,3 +104,25 @@ def test_the_postings_come_with_their_content_hash_as_their_property_computes_it
         assert "content_hash" in vars(p)  # computed by the parsing process, not again here
         fresh = Posting(p.type, p.client_id, p.actor, p.data, p.line)
         assert p.content_hash == fresh.content_hash
+
+
+def test_the_parts_sent_are_the_parts_parsed_here(tmp_path, sqlite_url, clock, monkeypatch):
+    # What the parsing process sends (postings as plain values, pickled without the memo, ADR
+    # 0042) arrives as the parts parsing in this process gives: rows, postings (all their
+    # attributes), errors and skipped rows, part by part.
+    monkeypatch.setattr(importers, "CHUNK", 7)
+    monkeypatch.setattr(importers, "PARTS_PER_MESSAGE", 2)
+    path = _invalid(tmp_path)
+    ledger = Ledger(sqlite_url, clock=clock)
+    try:
+        codes = ledger.authorities.codes
+        sent = list(importers._parsed_in_second_process(path, "import", {5}, codes, 50))
+        here = [importers._parse_part(chunk, {5}, "import", codes)
+                for chunk in importers._chunks(importers._jsonl_items(importers._Lines(path)), importers.CHUNK)]
+    finally:
+        ledger.close()
+    assert len(sent) == len(here) > 3
+    for a, b in zip(sent, here, strict=True):
+        assert (a.rows, a.errors, dict(a.skipped)) == (b.rows, b.errors, dict(b.skipped))
+        assert [vars(p) for p in a.postings] == [{**vars(p), "content_hash": p.content_hash} for p in b.postings]
+    assert sum(len(a.errors) for a in sent) >= 4 and 5 not in {p.line for a in sent for p in a.postings}

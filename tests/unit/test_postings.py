@@ -364,3 +364,35 @@ def test_envelope_fields_are_not_data_and_a_missing_required_field_is_still_repo
     assert not {"type", "client_id", "actor"} & set(posting.data)
     e = only_error(raw("provider_inspection", urn=_DROP))
     assert (e.field, e.reason) == ("urn", "is required")
+
+
+# --- a posting as plain values (what a bulk import's parsing process sends, ADR 0042) --------
+
+
+@pytest.mark.parametrize("type_", sorted(KINDS))
+def test_a_posting_sent_as_its_fields_is_the_same_posting_with_its_hash(type_):
+    import pickle
+
+    from domain.postings import Posting, posting_fields, posting_from_fields
+    from projections.page_writer import dumps
+
+    posting, errors = parse(raw(type_), line=7)
+    assert not errors
+    fields = posting_fields(posting)
+    assert fields[-1] == content_hash(posting.type, posting.data)
+    back = posting_from_fields(*pickle.loads(dumps(fields)))  # noqa: S301 - as the importer sends it
+    assert back == posting and back.line == 7
+    assert vars(back)["content_hash"] == posting.content_hash  # kept, not computed again
+    computed = Posting(posting.type, posting.client_id, posting.actor, posting.data, posting.line)
+    computed.content_hash  # noqa: B018 - the cached property stores it
+    assert list(vars(back)) == list(vars(computed))  # the same attributes, in the same order
+    with pytest.raises(AttributeError):
+        back.type = "x"  # still frozen
+
+
+def test_a_posting_from_fields_keeps_the_hash_it_was_given():
+    from domain.postings import posting_fields, posting_from_fields
+
+    posting, _ = parse(raw("provider_inspection"))
+    *values, _digest = posting_fields(posting)
+    assert posting_from_fields(*values, "0" * 32).content_hash == "0" * 32  # the caller vouches for it

@@ -522,13 +522,14 @@ def _parse_in_child(sender: Any, path: Path, actor: str, excluded: set[int | Non
 def _sent(part: _Part) -> tuple:
     """A part as the parsing process sends it (ADR 0042): each posting as plain values with its
     content hash, computed there (`posting_fields`); the message is pickled without the memo
-    (`page_writer.dumps`), which pickled a message of postings 4-5 times as fast as pickling the
-    objects (their memo indexed every text, date and dict; the values hold no object twice that
-    it would matter to share)."""
+    (`page_writer.dumps`): a message of five 1,000-row parts pickled about 3 times as fast as the
+    `Posting` objects with the memo, which indexed every text, date and dict (the values hold no
+    object twice that it would matter to share), and unpickled as fast."""
     return part.rows, [posting_fields(p) for p in part.postings], part.errors, dict(part.skipped), part.bytes
 
 
 def _received(sent: tuple) -> _Part:
+    """The part `_sent` gave: the same rows, postings (their hashes kept), errors and skipped rows."""
     rows, postings, errors, skipped, nbytes = sent
     return _Part(rows, [posting_from_fields(*f) for f in postings], errors, skipped, nbytes)
 

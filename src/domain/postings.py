@@ -547,8 +547,8 @@ def posting_from_fields(type_: str, client_id: str, actor: str, data: dict[str, 
                         digest: str) -> Posting:
     """The posting `posting_fields` gave, with `digest` as its content hash (where the cached
     property keeps it): the caller vouches that it is `content_hash(type_, data)`."""
-    p = _NEW(Posting)
-    p.__dict__.update(type=type_, client_id=client_id, actor=actor, data=data, line=line, content_hash=digest)
+    p = _posting(type_, client_id, actor, data, line)
+    p.__dict__["content_hash"] = digest
     return p
 
 

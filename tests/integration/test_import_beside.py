@@ -462,3 +462,32 @@ def test_the_rows_are_built_at_a_lower_priority_and_the_indexes_at_the_importers
     finally:
         ledger.close()
     assert seen.read_text().split("\n")[:2] == [f"rows {min(mine + import_beside.NICE, 19)}", f"indexes {mine}"]
+
+
+def test_the_private_read_models_index_builds_do_not_sync_the_file(tmp_path, monkeypatch):
+    """ADR 0043: the rows are written unsynced (the file is rebuilt, never recovered), and so are
+    the indexes: each CREATE INDEX's commit would otherwise wait for the whole file, ~1 GB still in
+    the page cache on the national set, to reach the disk while the import waits for the indexes."""
+    import projections.beside as beside
+    from projections.beside import build_indexes, private_engine
+
+    built = private_engine(tmp_path / "built.sqlite")
+    built.dispose()
+    real = sqlite3.connect
+    connections: list[sqlite3.Connection] = []
+    statements: dict[int, list[str]] = {}
+
+    def connect(*args, **kw):
+        conn = real(*args, **kw)
+        connections.append(conn)
+        seen = statements.setdefault(id(conn), [])
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    monkeypatch.setattr(beside.sqlite3, "connect", connect)
+    build_indexes(tmp_path / "built.sqlite")
+    assert len(connections) == 2  # one a file
+    for seen in statements.values():
+        creates = [i for i, s in enumerate(seen) if s.startswith("CREATE INDEX")]
+        assert creates
+        assert any(s.upper().replace(" ", "") == "PRAGMASYNCHRONOUS=OFF" for s in seen[:creates[0]]), seen

@@ -25,6 +25,10 @@ SQLITE_PAGE_SIZE = 16384
 # store to be put back in WAL mode if another process holds it out of WAL (`rollback_journal`).
 SQLITE_LOCK_SECONDS = 30.0
 
+# While a first load writes into a store held out of WAL mode, how often its file's dirty pages
+# are handed to the disk (`written_back`, ADR 0043); 0: only by the COMMIT's own fsync.
+SQLITE_WRITEBACK_SECONDS = 0.25
+
 log = logging.getLogger("csa.store")
 
 
@@ -102,7 +106,8 @@ def held_out_of_wal(key: str | None) -> bool:
 
 
 @contextmanager
-def rollback_journal(path: str | Path, timeout: float = SQLITE_LOCK_SECONDS) -> Iterator[bool]:
+def rollback_journal(path: str | Path, timeout: float = SQLITE_LOCK_SECONDS,
+                     writeback: float = SQLITE_WRITEBACK_SECONDS) -> Iterator[bool]:
     """Hold the SQLite store at `path` in rollback-journal mode (`journal_mode=DELETE`) for the
     block, then put it back in WAL mode; yields whether it did (ADR 0040).
 
@@ -115,7 +120,10 @@ def rollback_journal(path: str | Path, timeout: float = SQLITE_LOCK_SECONDS) -> 
     another, has it open: otherwise it refuses, and this yields False with the store as it was
     (the caller goes on through the WAL). While the store is held, readers wait for a writer's
     COMMIT (the busy timeout), and another process's connection opening the store cannot put it
-    back in WAL mode until the block's writes end (`ensure_wal` waits, then goes on)."""
+    back in WAL mode until the block's writes end (`ensure_wal` waits, then goes on).
+
+    While it is held, the file's dirty pages are handed to the disk as the block writes them
+    (`written_back`, every `writeback` seconds)."""
     key = _key(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
     try:
@@ -129,13 +137,70 @@ def rollback_journal(path: str | Path, timeout: float = SQLITE_LOCK_SECONDS) -> 
         with _held_lock:
             _held.add(key)
         try:
-            yield True
+            with written_back(path, writeback):
+                yield True
         finally:
             with _held_lock:
                 _held.discard(key)
             ensure_wal(conn, timeout)
     finally:
         conn.close()
+
+
+@contextmanager
+def written_back(path: str | Path, every: float = SQLITE_WRITEBACK_SECONDS) -> Iterator[None]:
+    """While the block runs, a thread asks the kernel every `every` seconds to write the file at
+    `path`'s dirty pages to the disk (`fdatasync`), so that a long transaction's COMMIT, whose
+    own fsync waits for every page not yet written, finds most of them there (ADR 0043: a first
+    load's ~1.8 GB, written in ~8 s, left 1.3 and 0.8 s of fsync to its two commits; the disk
+    writes while the copies go on instead). Nothing else changes: what is durable, and when
+    SQLite syncs, are as before; a page written early only reaches the disk sooner.
+
+    The descriptor synced is one this process already has open on the file (a connection's,
+    found in /proc/self/fd), never one opened here: closing a descriptor of a database file
+    would release every POSIX lock this process holds on it, SQLite's included. Linux only (and
+    `every` > 0); elsewhere the block simply runs."""
+    proc = Path("/proc/self/fd")
+    if every <= 0 or not proc.is_dir():
+        yield
+        return
+    try:
+        st = os.stat(path)
+    except OSError:
+        yield
+        return
+    file = (st.st_dev, st.st_ino)
+    stop = threading.Event()
+
+    def flush() -> None:
+        while not stop.wait(every):
+            for fd in _descriptors_of(proc, file):
+                try:
+                    os.fdatasync(fd)
+                except OSError:  # closed meanwhile (or now another file: syncing it does no harm)
+                    continue
+                break
+
+    thread = threading.Thread(target=flush, name="csa-store-writeback", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _descriptors_of(proc: Path, file: tuple[int, int]) -> list[int]:
+    """This process's open descriptors of the file (device, inode)."""
+    found = []
+    for entry in os.scandir(proc):
+        try:
+            st = os.stat(entry.path)  # follows the link to the open file
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == file:
+            found.append(int(entry.name))
+    return found
 
 
 @contextmanager

@@ -61,8 +61,8 @@ def test_each_line_is_the_value_json_loads_gives_its_text(tmp_path: Path) -> Non
 
 
 def test_integers_past_64_bits_stay_integers(tmp_path: Path) -> None:
-    (big,), (neg,) = (i.row["big"] for i in items(tmp_path, b'{"big": 18446744073709551616}\n')), \
-        (i.row["big"] for i in items(tmp_path, b'{"big": -9223372036854775809}\n'))
+    (big_line, neg_line) = items(tmp_path, b'{"big": 18446744073709551616}\n{"big": -9223372036854775809}\n')
+    big, neg = big_line.row["big"], neg_line.row["big"]
     assert type(big) is int and big == 2**64
     assert type(neg) is int and neg == -(2**63) - 1
 
